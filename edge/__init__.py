@@ -1,0 +1,7 @@
+"""On-device triage runtime: bundle loading, safety rules, latency-bounded service.
+
+Imports only onnxruntime, tokenizers, numpy, flask, psutil and waitress — never torch,
+transformers or optimum (those belong to the build-time ``export`` package).
+"""
+
+__version__ = "0.1.0"

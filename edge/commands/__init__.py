@@ -1,0 +1,1 @@
+"""One module per ``edge-triage`` subcommand: ``add_arguments(parser)`` and ``run(args)``."""

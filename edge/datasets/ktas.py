@@ -1,0 +1,89 @@
+"""Reader for the KTAS file format (Moon et al. 2019, ``ktas-moon2019/data.csv``).
+
+``;``-separated, Latin-1, CRLF; ``#BOÞ!`` (an Excel error) in ``NRS_pain``, ``??`` placeholders
+in vitals, blank ``Saturation``. Only triage-time columns become inputs: never ``KTAS_RN``
+(kept aside as the nurse's level for comparison), diagnosis, disposition, length of stay,
+error group or mistriage.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from edge.case import parse_case
+from edge.datasets import Dataset, LabelledCase, UnusableRow
+from edge.errors import CaseError
+
+_ARRIVAL = {"1": "walk", "2": "ambulance", "3": "private", "4": "ambulance", "5": "other", "6": "other", "7": "other"}
+_MENTAL = {"1": "A", "2": "V", "3": "P", "4": "U"}
+_SEX = {"1": "F", "2": "M"}
+_VITALS = {"SBP": "sbp", "DBP": "dbp", "HR": "hr", "RR": "rr", "BT": "temp_c", "Saturation": "spo2"}
+REQUIRED_COLUMNS = ("Sex", "Age", "Arrival mode", "Injury", "Chief_complain", "Mental", "Pain",
+                    "NRS_pain", *_VITALS, "KTAS_expert")
+
+
+def _number(text: str | None) -> float | None:
+    """Blank, ``??``, ``#BOÞ!`` and other placeholders mean "not recorded"."""
+    if text is None:
+        return None
+    text = text.strip().replace(",", ".")
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def row_to_payload(row: dict[str, str]) -> dict[str, Any]:
+    """One CSV row → a DESIGN.md triage case payload (not yet validated)."""
+    payload: dict[str, Any] = {"complaint": (row.get("Chief_complain") or "").strip()}
+    age = _number(row.get("Age"))
+    if age is not None:
+        payload["age"] = age
+    if (sex := _SEX.get((row.get("Sex") or "").strip())) is not None:
+        payload["sex"] = sex
+    if (arrival := _ARRIVAL.get((row.get("Arrival mode") or "").strip())) is not None:
+        payload["arrival"] = arrival
+    injury = (row.get("Injury") or "").strip()
+    if injury in ("1", "2"):
+        payload["injury"] = injury == "2"
+    if (mental := _MENTAL.get((row.get("Mental") or "").strip())) is not None:
+        payload["mental"] = mental
+    pain = _number(row.get("NRS_pain"))
+    if pain is None and (row.get("Pain") or "").strip() == "0":
+        pain = 0.0  # the `#BOÞ!` cells are the rows where the nurse recorded no pain
+    if pain is not None:
+        payload["pain"] = pain
+    for column, name in _VITALS.items():
+        value = _number(row.get(column))
+        if value is not None:
+            payload[name] = value
+    return payload
+
+
+def _level(text: str | None) -> int | None:
+    value = _number(text)
+    return int(value) if value is not None and value in (1, 2, 3, 4, 5) else None
+
+
+def load(path: str | Path) -> Dataset:
+    path = Path(path)
+    with path.open("r", encoding="latin-1", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=";")
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CaseError("bad_file", f"{path.name} is not a KTAS file: missing columns {', '.join(missing)}.")
+        dataset = Dataset(name=path.name)
+        for number, row in enumerate(reader, start=1):
+            truth = _level(row.get("KTAS_expert"))
+            if truth is None:
+                dataset.unusable.append(UnusableRow(number, "missing_label", "KTAS_expert"))
+                continue
+            try:
+                case = parse_case(row_to_payload(row))
+            except CaseError as error:
+                dataset.unusable.append(UnusableRow(number, error.code, error.field))
+                continue
+            dataset.cases.append(LabelledCase(number, case, truth, _level(row.get("KTAS_RN"))))
+    return dataset

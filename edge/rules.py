@@ -1,0 +1,125 @@
+"""Deterministic safety rules: a table of (id, plain-language text, source, level, test).
+
+Rules may only **raise** acuity (make the level more urgent, i.e. numerically lower): the final
+level is ``min(model level, every fired rule's level)``. They encode the KTAS/CTAS first-order
+modifiers that are hard floors and red-flag complaints that a small model must never miss.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from edge.case import TriageCase
+from edge.protocol import sirs_count
+
+MODIFIERS_SOURCE = "KTAS/CTAS first-order modifiers (shared/data/triage-modifiers)"
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    id: str
+    level: int
+    text: str
+    source: str
+    applies: Callable[[TriageCase], bool]
+
+
+@dataclass(frozen=True)
+class FiredRule:
+    id: str
+    level: int
+    text: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "level": self.level, "text": self.text}
+
+
+def _words(pattern: str) -> Callable[[TriageCase], bool]:
+    regex = re.compile(pattern, re.IGNORECASE)
+    return lambda case: bool(regex.search(case.complaint))
+
+
+def _lt(name: str, bound: float) -> Callable[[TriageCase], bool]:
+    return lambda case: getattr(case, name) is not None and getattr(case, name) < bound
+
+
+_chest_pain = _words(r"\bchest (pain|tightness|discomfort|pressure)|\bcp\b|angina")
+
+
+def _chest_pain_with_risk(case: TriageCase) -> bool:
+    if not _chest_pain(case):
+        return False
+    risky_vitals = (
+        (case.hr is not None and case.hr > 100)
+        or (case.sbp is not None and case.sbp < 90)
+        or (case.spo2 is not None and case.spo2 < 94)
+    )
+    return (case.age is not None and case.age >= 40) or risky_vitals
+
+
+RULES: tuple[SafetyRule, ...] = (
+    SafetyRule("V-SPO2-90", 1, "Oxygen saturation below 90 %: severe respiratory compromise.",
+               MODIFIERS_SOURCE, _lt("spo2", 90)),
+    SafetyRule("V-SPO2-92", 2, "Oxygen saturation below 92 %: moderate respiratory compromise.",
+               MODIFIERS_SOURCE, _lt("spo2", 92)),
+    SafetyRule("V-AVPU-PU", 1, "Responds only to pain or is unresponsive.",
+               MODIFIERS_SOURCE, lambda c: c.mental in ("P", "U")),
+    SafetyRule("V-AVPU-V", 2, "Responds to voice only: altered level of consciousness.",
+               MODIFIERS_SOURCE, lambda c: c.mental == "V"),
+    SafetyRule("V-SBP-90", 2, "Systolic pressure below 90 mmHg: hemodynamic compromise.",
+               MODIFIERS_SOURCE, _lt("sbp", 90)),
+    SafetyRule("V-HR-EXTREME", 2, "Heart rate 150/min or more, or below 40/min.",
+               MODIFIERS_SOURCE, lambda c: c.hr is not None and (c.hr >= 150 or c.hr < 40)),
+    SafetyRule("V-RR-EXTREME", 2, "Respiratory rate 30/min or more, or below 8/min.",
+               MODIFIERS_SOURCE, lambda c: c.rr is not None and (c.rr >= 30 or c.rr < 8)),
+    SafetyRule("V-SEPSIS", 2, "Fever with three SIRS criteria: possible sepsis.",
+               MODIFIERS_SOURCE,
+               lambda c: c.temp_c is not None and c.temp_c >= 38.0 and sirs_count(c) >= 3),
+    SafetyRule("V-HYPOTHERMIA", 2, "Core temperature below 32 °C.",
+               MODIFIERS_SOURCE, _lt("temp_c", 32)),
+    SafetyRule("C-ARREST", 1, "Complaint suggests cardiac or respiratory arrest or unresponsiveness.",
+               "KTAS level 1 presentations",
+               _words(r"cardiac arrest|\bcpr\b|\barrest\b|unresponsive|not breathing|apnea|\bdoa\b")),
+    SafetyRule("C-ANAPHYLAXIS", 2, "Complaint suggests anaphylaxis or airway swelling.",
+               "KTAS allergy/airway presentations",
+               _words(r"anaphyla|throat (swelling|closing)|tongue swelling|angioedema")),
+    SafetyRule("C-STROKE", 2, "Complaint suggests stroke: one-sided weakness, facial droop or speech change.",
+               "KTAS neurology: stroke signs (onset < 3 h is level 2)",
+               _words(r"stroke|hemipar|hemipleg|facial (droop|palsy)|slurred|dysarthri|aphasi|"
+                      r"one[- ]sided weakness|(left|right|lt|rt)[ ,.]*(side )?weakness|weakness,? (lt|rt|left|right)|"
+                      r"\bcva\b|\btia\b")),
+    SafetyRule("C-SUICIDE", 2, "Complaint suggests suicidal ideation, self-harm or poisoning.",
+               "KTAS mental health / toxicology presentations",
+               _words(r"suicid|self[- ]harm|overdose|\bod\b|intoxicat|poison|ingestion|drug abuse|hanging")),
+    SafetyRule("C-CHEST-RISK", 2, "Chest pain with a risk feature (age 40 or over, or abnormal vital sign).",
+               "KTAS cardiovascular: chest pain, cardiac features",
+               _chest_pain_with_risk),
+    SafetyRule("C-MAJOR-TRAUMA", 2, "Complaint suggests a high-risk mechanism of injury.",
+               MODIFIERS_SOURCE + ": mechanism of injury",
+               _words(r"fall from height|fell from|pedestrian|motor ?cycle|\bmvc\b|\bmva\b|\btai\b|"
+                      r"traffic accident|car accident|gunshot|stab|crush|ejected")),
+    # A resolved seizure is KTAS 3; an ongoing one shows in AVPU and fires the V-AVPU rules.
+    SafetyRule("C-SEIZURE", 3, "Complaint reports a seizure.",
+               "KTAS neurology: seizure",
+               _words(r"seizure|convuls|status epilep")),
+)
+
+RULES_BY_ID = {rule.id: rule for rule in RULES}
+
+
+def evaluate(case: TriageCase) -> list[FiredRule]:
+    """Every rule that fires on ``case``, most urgent first."""
+    fired = [FiredRule(r.id, r.level, r.text) for r in RULES if r.applies(case)]
+    return sorted(fired, key=lambda f: (f.level, f.id))
+
+
+def rules_level(fired: list[FiredRule]) -> int | None:
+    return min((f.level for f in fired), default=None)
+
+
+def apply(level: int, fired: list[FiredRule]) -> int:
+    """Raise-only: the more urgent of the model's level and every fired rule's level."""
+    floor = rules_level(fired)
+    return level if floor is None else min(level, floor)

@@ -1,0 +1,159 @@
+"""Case → triage result: model probabilities → decision rule → raise-only safety rules.
+
+This is the one path every consumer uses — the HTTP service, ``edge-triage predict`` and
+``edge-triage eval`` — so what is measured is what is served. Every degraded path (no model,
+deadline, thermal or memory limits) answers "clinician review now" at level 2 or more urgent.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from edge import rules
+from edge.case import NUMERIC_BOUNDS, TriageCase
+from edge.decision import decide
+from edge.model import TriageModel
+
+# The level a degraded answer carries when no rule asks for more: "clinician review now".
+DEGRADED_LEVEL = 2
+REVIEW_NOW = "clinician review now"
+DEFAULT_REVIEW_CONFIDENCE = 0.5
+_EXPLAIN_FIELDS = ("age", "sex", "arrival", "injury", "mental", "pain", *[k for k in NUMERIC_BOUNDS if k not in ("age", "pain")])
+
+
+@dataclass
+class TriageResult:
+    level: int
+    model_level: int | None
+    probabilities: list[float] | None
+    review_required: bool
+    reasons: list[str]
+    rules_fired: list[dict[str, Any]]
+    degraded: str | None
+    latency_ms: float
+    model: dict[str, str] | None
+    request_id: str
+    explanation: list[dict[str, Any]] | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "level": self.level,
+            "model_level": self.model_level,
+            "probabilities": self.probabilities,
+            "review_required": self.review_required,
+            "reasons": self.reasons,
+            "rules_fired": self.rules_fired,
+            "degraded": self.degraded,
+            "latency_ms": round(self.latency_ms, 3),
+            "model": self.model,
+            "request_id": self.request_id,
+        }
+        if self.explanation is not None:
+            out["explanation"] = self.explanation
+        return out
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Triager:
+    """Runs cases through model, decision rule and safety rules. ``model`` may be None
+    (no bundle loaded): then every answer is the degraded rules-only answer."""
+
+    def __init__(self, model: TriageModel | None) -> None:
+        self.model = model
+
+    @property
+    def decision(self) -> dict[str, Any]:
+        assert self.model is not None
+        return self.model.bundle.manifest["decision"]
+
+    def degraded(self, case: TriageCase, reason: str, started: float | None = None,
+                 request_id: str | None = None) -> TriageResult:
+        """Rules-only answer that fails toward clinician review now."""
+        started = time.perf_counter() if started is None else started
+        fired = rules.evaluate(case)
+        level = rules.apply(DEGRADED_LEVEL, fired)
+        return TriageResult(
+            level=level, model_level=None, probabilities=None, review_required=True,
+            reasons=[f"{REVIEW_NOW}: answer is degraded ({reason}), the model did not decide this case"],
+            rules_fired=[f.to_dict() for f in fired], degraded=reason,
+            latency_ms=(time.perf_counter() - started) * 1000.0,
+            model=self.model.bundle.identity() if self.model else None,
+            request_id=request_id or new_request_id(),
+        )
+
+    def triage_batch(self, cases: Sequence[TriageCase], *, max_tokens: int | None = None,
+                     explain: bool = False, request_ids: Sequence[str] | None = None) -> list[TriageResult]:
+        if self.model is None:
+            return [self.degraded(c, "model unavailable") for c in cases]
+        started = time.perf_counter()
+        probs = self.model.probabilities(cases, max_tokens)
+        levels = decide(probs, self.decision)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        results = []
+        for i, case in enumerate(cases):
+            result = self._finish(case, probs[i], int(levels[i]), elapsed,
+                                  request_ids[i] if request_ids else new_request_id())
+            if explain:
+                result.explanation = self.explain(case, max_tokens)
+            results.append(result)
+        return results
+
+    def triage(self, case: TriageCase, **kwargs: Any) -> TriageResult:
+        return self.triage_batch([case], **kwargs)[0]
+
+    def _finish(self, case: TriageCase, probs: np.ndarray, model_level: int, elapsed_ms: float,
+                request_id: str) -> TriageResult:
+        fired = rules.evaluate(case)
+        level = rules.apply(model_level, fired)
+        reasons: list[str] = []
+        if level < model_level:
+            reasons.append(f"safety rule raised the level from {model_level} to {level}")
+        if level <= 2:
+            reasons.append(f"level {level}: {REVIEW_NOW}")
+        threshold = float(self.decision.get("review_below_confidence", DEFAULT_REVIEW_CONFIDENCE))
+        if probs[model_level - 1] < threshold:
+            reasons.append("the model is uncertain between levels")
+        return TriageResult(
+            level=level, model_level=model_level, probabilities=[round(float(p), 6) for p in probs],
+            review_required=bool(reasons), reasons=reasons, rules_fired=[f.to_dict() for f in fired],
+            degraded=None, latency_ms=elapsed_ms, model=self.model.bundle.identity() if self.model else None,
+            request_id=request_id,
+        )
+
+    def explain(self, case: TriageCase, max_tokens: int | None = None) -> list[dict[str, Any]]:
+        """Occlusion: how much the urgency (P(level 1-2)) drops when each complaint word or
+        recorded field is left out, largest first. One batched inference for all variants."""
+        assert self.model is not None
+        words = case.complaint.split()
+        variants: list[TriageCase] = [case]
+        labels: list[tuple[str, str]] = []
+        for i, word in enumerate(words):
+            if len(words) > 1:
+                variants.append(_replace(case, complaint=" ".join(words[:i] + words[i + 1:])))
+                labels.append(("phrase", word))
+        for name in _EXPLAIN_FIELDS:
+            if getattr(case, name) is not None:
+                variants.append(_replace(case, **{name: None}))
+                labels.append(("field", name))
+        if len(variants) == 1:
+            return []
+        probs = self.model.probabilities(variants, max_tokens)
+        urgency = probs[:, :2].sum(axis=1)
+        effects = [
+            {"kind": kind, "name": name, "urgency_effect": round(float(urgency[0] - urgency[i + 1]), 4)}
+            for i, (kind, name) in enumerate(labels)
+        ]
+        return sorted(effects, key=lambda e: -abs(e["urgency_effect"]))[:8]
+
+
+def _replace(case: TriageCase, **changes: Any) -> TriageCase:
+    values = {**case.__dict__, **changes}
+    return TriageCase(**values)
