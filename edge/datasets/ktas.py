@@ -12,9 +12,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from edge.case import parse_case
-from edge.datasets import Dataset, LabelledCase, UnusableRow
-from edge.errors import CaseError
+from edge.datasets import Dataset, DatasetError
 
 _ARRIVAL = {"1": "walk", "2": "ambulance", "3": "private", "4": "ambulance", "5": "other", "6": "other", "7": "other"}
 _MENTAL = {"1": "A", "2": "V", "3": "P", "4": "U"}
@@ -68,22 +66,18 @@ def _level(text: str | None) -> int | None:
 
 
 def load(path: str | Path) -> Dataset:
+    """Read a KTAS file. Row numbers count data rows from 1 (the header is not a row)."""
     path = Path(path)
+    if not path.is_file():
+        raise DatasetError("file_missing", f"{path} is not a file; pass the path of a KTAS data.csv.")
     with path.open("r", encoding="latin-1", newline="") as handle:
         reader = csv.DictReader(handle, delimiter=";")
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise CaseError("bad_file", f"{path.name} is not a KTAS file: missing columns {', '.join(missing)}.")
+            raise DatasetError("bad_file", f"{path.name} is not a KTAS file (';'-separated, Latin-1): "
+                               f"missing columns {', '.join(missing)}.")
         dataset = Dataset(name=path.name)
         for number, row in enumerate(reader, start=1):
-            truth = _level(row.get("KTAS_expert"))
-            if truth is None:
-                dataset.unusable.append(UnusableRow(number, "missing_label", "KTAS_expert"))
-                continue
-            try:
-                case = parse_case(row_to_payload(row))
-            except CaseError as error:
-                dataset.unusable.append(UnusableRow(number, error.code, error.field))
-                continue
-            dataset.cases.append(LabelledCase(number, case, truth, _level(row.get("KTAS_RN"))))
+            dataset.add_row(number, row_to_payload(row), _level(row.get("KTAS_expert")), "KTAS_expert",
+                            nurse=_level(row.get("KTAS_RN")))
     return dataset
