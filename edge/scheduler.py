@@ -1,0 +1,256 @@
+"""Latency-bounded scheduling: a bounded queue in front of the inference worker thread(s).
+
+Every job carries a deadline. Admission control predicts when a new job would finish from the
+recent per-case service times (a high percentile, not the mean: the promise is about p99) times
+the work already queued or in service; a job that cannot make its deadline is answered at once
+with the rules-only degraded answer (reason ``deadline``, or ``overload`` when the queue is full),
+or refused with :class:`Overloaded` (503 + Retry-After) when the client asked for strict mode.
+A caller waits for its job only until shortly before the deadline; an inference that overruns
+is answered degraded then, and the worker's late result is dropped.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from edge.case import TriageCase
+from edge.errors import EdgeError
+from edge.triage import TriageResult, Triager, new_request_id
+
+log = logging.getLogger(__name__)
+
+SAMPLE_WINDOW = 64
+QUANTILE = 0.9
+EXPLAIN_COST_FACTOR = 4.0  # occlusion runs one batched inference over many variants
+STUCK_FACTOR = 4.0  # a worker busy this many deadlines (at least 10 s) is stuck
+
+
+class Overloaded(EdgeError):
+    """Strict mode: the request cannot meet its deadline now; retry later."""
+
+    def __init__(self, reason: str, retry_after_s: float) -> None:
+        super().__init__(
+            "overloaded" if reason == "overload" else "deadline_unmeetable",
+            "The service cannot answer within the deadline now; retry after the Retry-After interval "
+            "or send without strict=1 to get the rules-only answer.",
+            http_status=503, details={"reason": reason, "retry_after_s": retry_after_s},
+        )
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _Job:
+    cases: Sequence[TriageCase]
+    request_ids: list[str]
+    explain: bool
+    max_tokens: int | None
+    deadline: float  # time.monotonic()
+    cost_s: float
+    done: threading.Event = field(default_factory=threading.Event)
+    results: list[TriageResult] | None = None
+    failed: bool = False
+    abandoned: bool = False
+
+
+class ServiceTimes:
+    """Recent per-case service times; ``estimate`` is their 90th percentile."""
+
+    def __init__(self, initial_s: float = 0.0) -> None:
+        self._samples: collections.deque[float] = collections.deque(maxlen=SAMPLE_WINDOW)
+        self._initial = initial_s
+        self._lock = threading.Lock()
+
+    def add(self, seconds_per_case: float) -> None:
+        with self._lock:
+            self._samples.append(seconds_per_case)
+
+    def estimate(self) -> float:
+        with self._lock:
+            if not self._samples:
+                return self._initial
+            ordered = sorted(self._samples)
+        return ordered[min(len(ordered) - 1, int(QUANTILE * len(ordered)))]
+
+
+class Scheduler:
+    def __init__(self, triager_source: Callable[[], Triager], *, workers: int = 1, queue_size: int = 16,
+                 initial_service_s: float = 0.0) -> None:
+        self._triager_source = triager_source
+        self.queue_size = queue_size
+        self.max_queue = queue_size
+        self.max_tokens: int | None = None
+        self.rules_only_reason: str | None = None  # set by the policy: "thermal", "memory"
+        self.times = ServiceTimes(initial_service_s)
+        self.rejections: collections.Counter[str] = collections.Counter()
+        self.overruns = 0
+        self.completed = 0
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._queued_cost = 0.0
+        self._cond = threading.Condition()
+        self._running = False
+        self._busy: dict[int, tuple[float, float]] = {}  # worker index -> (started, expected cost)
+        self._beats: dict[int, float] = {}
+        self._threads: list[threading.Thread] = []
+        self._workers = workers
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "Scheduler":
+        with self._cond:
+            if self._running:
+                return self
+            self._running = True
+        for index in range(self._workers):
+            thread = threading.Thread(target=self._work, args=(index,), name=f"inference-{index}", daemon=True)
+            self._beats[index] = time.monotonic()
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def apply_policy(self, decision: Any) -> None:
+        """Take max_tokens, max_queue and rules_only from a PolicyDecision (duck-typed)."""
+        self.max_tokens = getattr(decision, "max_tokens", None) or None
+        max_queue = getattr(decision, "max_queue", None)
+        self.max_queue = self.queue_size if max_queue is None else max(0, min(self.queue_size, int(max_queue)))
+        if getattr(decision, "rules_only", False):
+            self.rules_only_reason = getattr(decision, "degraded_reason", None) or "thermal"
+        else:
+            self.rules_only_reason = None
+
+    # -- health ----------------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def in_service(self) -> int:
+        return len(self._busy)
+
+    def healthy(self, stuck_after_s: float = 10.0) -> bool:
+        """Every worker is alive and none has been stuck on one job longer than ``stuck_after_s``."""
+        if not self._running or not self._threads:
+            return False
+        now = time.monotonic()
+        if not all(t.is_alive() for t in self._threads):
+            return False
+        return all(now - started < stuck_after_s for started, _ in list(self._busy.values()))
+
+    # -- admission -------------------------------------------------------------------------
+    def _predicted_finish(self, now: float, cost: float) -> float:
+        busy = sum(max(0.0, expected - (now - started)) for started, expected in list(self._busy.values()))
+        return now + (self._queued_cost + busy) / self._workers + cost
+
+    def submit(self, cases: Sequence[TriageCase], *, deadline_s: float, strict: bool = False, explain: bool = False,
+               request_ids: list[str] | None = None, started: float | None = None) -> list[TriageResult]:
+        """Results for ``cases``, by the deadline: model answers when they make it, else degraded ones."""
+        started = time.perf_counter() if started is None else started
+        now = time.monotonic()
+        deadline = now + deadline_s
+        ids = request_ids or [new_request_id() for _ in cases]
+        triager = self._triager_source()
+        if self.rules_only_reason is not None:
+            return self._degraded(triager, cases, ids, self.rules_only_reason, started)
+        if triager.model is None:
+            return self._finish(triager.triage_batch(cases, request_ids=ids), started)
+        cost = self.times.estimate() * len(cases) * (EXPLAIN_COST_FACTOR if explain else 1.0)
+        # Leave room to build and send the degraded answer if we have to give up waiting.
+        guard = min(0.02, 0.1 * deadline_s)
+        job = _Job(cases, ids, explain, self.max_tokens, deadline - guard, cost)
+        with self._cond:
+            reason = None
+            if len(self._queue) >= self.max_queue:
+                reason = "overload"
+            elif self._predicted_finish(now, cost) > job.deadline:
+                reason = "deadline"
+            if reason is None:
+                self._queue.append(job)
+                self._queued_cost += cost
+                self._cond.notify()
+            else:
+                self.rejections[reason] += 1
+                retry_after = max(1.0, math.ceil(self._predicted_finish(now, 0.0) - now))
+        if reason is not None:
+            if strict:
+                raise Overloaded(reason, retry_after)
+            return self._degraded(triager, cases, ids, reason, started)
+        if job.done.wait(max(0.0, job.deadline - time.monotonic())) and job.results is not None:
+            return self._finish(job.results, started)
+        with self._cond:
+            if job.results is not None:  # finished in the instant after the wait timed out
+                return self._finish(job.results, started)
+            job.abandoned = True
+            if job in self._queue:
+                self._queue.remove(job)
+                self._queued_cost = max(0.0, self._queued_cost - job.cost_s)
+            if not job.failed:
+                self.overruns += 1
+        return self._degraded(triager, cases, ids, "model error" if job.failed else "deadline", started)
+
+    def _degraded(self, triager: Triager, cases: Sequence[TriageCase], ids: list[str], reason: str,
+                  started: float) -> list[TriageResult]:
+        return self._finish([triager.degraded(c, reason, started, rid) for c, rid in zip(cases, ids)], started)
+
+    @staticmethod
+    def _finish(results: list[TriageResult], started: float) -> list[TriageResult]:
+        elapsed = (time.perf_counter() - started) * 1000.0
+        for result in results:
+            result.latency_ms = elapsed  # end to end inside the service, not just the model run
+        return results
+
+    # -- workers ---------------------------------------------------------------------------
+    def _next_job(self, index: int) -> _Job | None:
+        with self._cond:
+            while self._running:
+                self._beats[index] = time.monotonic()
+                while self._queue:
+                    job = self._queue.popleft()
+                    self._queued_cost = max(0.0, self._queued_cost - job.cost_s)
+                    if not job.abandoned and time.monotonic() < job.deadline:
+                        self._busy[index] = (time.monotonic(), job.cost_s)
+                        return job
+                    job.abandoned = True  # its caller has answered already
+                self._cond.wait(1.0)
+        return None
+
+    def _work(self, index: int) -> None:
+        while True:
+            job = self._next_job(index)
+            if job is None:
+                return
+            began = time.perf_counter()
+            try:
+                results = self._triager_source().triage_batch(
+                    job.cases, max_tokens=job.max_tokens, explain=job.explain, request_ids=job.request_ids)
+            except Exception as error:  # a failing model must cost one answer, never the worker
+                log.error("inference failed: %s", type(error).__name__)
+                results = None
+            elapsed = time.perf_counter() - began
+            factor = EXPLAIN_COST_FACTOR if job.explain else 1.0
+            self.times.add(elapsed / (len(job.cases) * factor))
+            with self._cond:
+                self._busy.pop(index, None)
+                self._beats[index] = time.monotonic()
+                self.completed += 1
+                if results is None:
+                    job.failed = True
+                else:
+                    job.results = results
+            job.done.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"queue_depth": self.depth, "in_service": self.in_service, "max_queue": self.max_queue,
+                "service_estimate_s": self.times.estimate(), "overruns": self.overruns,
+                "rejections": dict(self.rejections), "rules_only": self.rules_only_reason}

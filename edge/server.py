@@ -1,0 +1,105 @@
+"""Serving: waitress (a production WSGI server, never Flask's ``app.run``), graceful SIGTERM, and
+systemd integration — READY=1 only once the model is loaded and warmed (``create_app`` does both
+before returning) and watchdog pings only while the service's own workers are healthy, so a stuck
+inference worker stops the pings and systemd restarts us.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import waitress
+from flask import Flask
+
+from edge import sdnotify
+from edge.config import ServiceConfig
+from edge.service import ServiceState
+
+log = logging.getLogger(__name__)
+
+
+class EdgeServer:
+    def __init__(self, app: Flask, config: ServiceConfig) -> None:
+        self.app = app
+        self.config = config
+        self.state: ServiceState = app.extensions["edge"]
+        self._stop = threading.Event()
+        self._server: Any = waitress.create_server(
+            app, host=config.host, port=config.port, threads=config.http_threads, ident="edge-triage",
+            # Flask enforces the JSON body limit with a JSON 413; waitress's cap only stops giant bodies early.
+            max_request_body_size=max(1 << 20, 4 * config.max_body_bytes),
+            channel_timeout=30, connection_limit=256, expose_tracebacks=False,
+            clear_untrusted_proxy_headers=True,
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    @property
+    def host(self) -> str:
+        return str(self._server.effective_host)
+
+    def status_line(self) -> str:
+        decision = self.state.decision
+        identity = self.state.runtime.identity() or {}
+        parts = [f"serving {identity.get('name', 'rules-only')} {identity.get('version', '')}".strip()]
+        if decision is not None:
+            parts.append(f"thermal={getattr(decision, 'thermal_state', '?')} memory={getattr(decision, 'memory_state', '?')}")
+        return "; ".join(parts)
+
+    def _watchdog(self, interval: float) -> None:
+        # Ping at half the interval, and only when healthy: silence is how systemd learns we are stuck.
+        while not self._stop.wait(interval / 2):
+            if self.state.healthy():
+                sdnotify.watchdog()
+                sdnotify.status(self.status_line())
+            else:
+                log.error("health check failed; withholding the watchdog ping")
+
+    def serve_forever(self) -> None:
+        """Run until :meth:`stop` (another thread) or SIGTERM/SIGINT (main thread)."""
+        interval = sdnotify.watchdog_interval()
+        if interval:
+            threading.Thread(target=self._watchdog, args=(interval,), name="watchdog", daemon=True).start()
+        log.info("listening on http://%s:%d", self.host, self.port)
+        sdnotify.ready(self.status_line())
+        try:
+            self._server.run()  # returns when the socket map empties; SystemExit shuts the dispatcher down
+        finally:
+            self._stop.set()
+
+    def stop(self) -> None:
+        """Finish requests in progress (up to 5 s), close the sockets, stop the service parts."""
+        self._stop.set()
+        sdnotify.stopping("shutting down")
+        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        import waitress.wasyncore as wasyncore
+
+        wasyncore.close_all(self._server._map)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM behaves like Ctrl-C: waitress's loop catches SystemExit and drains its workers."""
+
+    def _terminate(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def serve(app: Flask, config: ServiceConfig) -> int:
+    server = EdgeServer(app, config)
+    install_signal_handlers()
+    try:
+        server.serve_forever()
+    except (SystemExit, KeyboardInterrupt):
+        pass
+    finally:
+        sdnotify.stopping("shutting down")
+        server.state.stop()
+        log.info("stopped")
+    return 0
