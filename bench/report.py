@@ -1,0 +1,85 @@
+"""summary.json's headline figures and the markdown table, from the raw results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.backends import ORDER, SHIPPED, STUDENT_TORCH_FP32, TEACHER_TORCH_FP32
+
+
+def _row(rows: list[dict[str, Any]], backend: str, threads: int, label: str) -> dict[str, Any] | None:
+    return next((r for r in rows if r["backend"] == backend and r["threads"] == threads and r["input"] == label), None)
+
+
+def backend_figures(model: dict[str, Any]) -> dict[str, Any]:
+    """Per backend at the median complaint length: 1 thread as the headline, every thread count too."""
+    rows = model["rows"]
+    out: dict[str, Any] = {}
+    for name in ORDER:
+        by_threads = {}
+        for t in sorted({r["threads"] for r in rows}):
+            row = _row(rows, name, t, "median")
+            if row:
+                by_threads[str(t)] = {k: row.get(k) for k in ("p50_ms", "p99_ms", "n", "p50_vs_shipped", "p99_vs_shipped")}
+        if by_threads:
+            head = by_threads.get("1") or next(iter(by_threads.values()))
+            out[name] = {"p50_ms": head["p50_ms"], "p99_ms": head["p99_ms"], "threads": 1 if "1" in by_threads else None,
+                         "by_threads": by_threads, "description": model["backends"].get(name)}
+    return out
+
+
+def speedups(backends: dict[str, Any]) -> dict[str, Any]:
+    shipped = backends.get(SHIPPED)
+    result: dict[str, Any] = {}
+    for name, key in ((STUDENT_TORCH_FP32, "speedup_vs_student_pytorch_fp32"), (TEACHER_TORCH_FP32, "speedup_vs_teacher_pytorch_fp32")):
+        other = backends.get(name)
+        if not shipped or not other:
+            result[key] = None
+            continue
+        result[key] = round(other["p50_ms"] / shipped["p50_ms"], 2)
+        result[f"{key}_by_threads"] = {t: round(v["p50_ms"] / shipped["by_threads"][t]["p50_ms"], 2)
+                                       for t, v in other["by_threads"].items() if t in shipped["by_threads"]}
+    return result
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, Any]) -> str:
+    lines = [f"# Benchmark results ({'quick' if summary['quick'] else 'full'} run, {summary['finished_utc']})", ""]
+    lines += [f"- Machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores; load average "
+              f"before {summary['load_average']['before']} / after {summary['load_average']['after']}"]
+    lines += [f"- Bundle: {summary['bundle']['name']} {summary['bundle']['version']} ({summary['bundle']['note']})"]
+    lines += [f"- Inputs: {summary['inputs']['source']}; median complaint {summary['inputs']['median_tokens']} tokens", ""]
+    for warning in summary.get("warnings", []):
+        lines.append(f"> {warning}")
+    lines += ["", "## Model level (same process, same inputs, batch 1)", "",
+              "| backend | threads | input | tokens | p50 ms | p99 ms | n | p50 × shipped | p99 × shipped |",
+              "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+    order = {n: i for i, n in enumerate(ORDER)}
+    inputs = {"median": -2, "real": -1}
+    for r in sorted(model["rows"], key=lambda r: (r["threads"], inputs.get(r["input"], r["tokens"]), order[r["backend"]])):
+        lines.append(f"| {r['backend']} | {r['threads']} | {r['input']} | {r['tokens']} | {_fmt(r['p50_ms'], 3)} | "
+                     f"{_fmt(r['p99_ms'], 3)} | {r['n']} | {_fmt(r.get('p50_vs_shipped'))} | {_fmt(r.get('p99_vs_shipped'))} |")
+    for name, why in model.get("skipped", {}).items():
+        lines.append(f"\n{name}: skipped ({why})")
+    lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
+    for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_ms", "fraction_of_floor",
+                "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):
+        lines.append(f"| {key} | {_fmt(summary.get(key), 4)} |")
+    for key in ("normal", "hot"):
+        run = service.get(key)
+        if not run:
+            continue
+        lines += ["", f"## Service, {run['label']} board (loopback, closed loop, deadline {run['levels'][0]['deadline_ms']:.0f} ms)", "",
+                  "| clients | requests | req/s | model answers/s | p50 ms | p99 ms | deadline misses | degraded | 5xx |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in run["levels"]:
+            lines.append(f"| {r['concurrency']} | {r['requests']} | {r['throughput_rps']:.1f} | {r['model_answers_rps']:.1f} | "
+                         f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['deadline_misses']} | {r['degraded']} | {r['errors_5xx']} |")
+        lines.append(f"\nServer RSS max {run['rss_mb_max']} MiB; {run['server_cpu_seconds_per_request'] * 1000:.2f} server CPU-ms per request.")
+    lines += ["", "Plots: " + ", ".join(summary.get("plots", [])), ""]
+    return "\n".join(lines)
