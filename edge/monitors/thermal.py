@@ -132,6 +132,8 @@ def read_zones(root: str | os.PathLike[str], reading: ThermalReading) -> None:
     for zone_dir in sorted_numeric(list(base.glob("thermal_zone*"))):
         zone_type, type_err = read_text(zone_dir / "type")
         name = zone_type if type_err is None and zone_type else zone_dir.name
+        if name == zone_dir.name:
+            reading.sensor_errors.append(f"zone_type_{type_err or GARBAGE}:{zone_dir.name}")
         if name.lower() in IGNORED_ZONES:
             continue
         if name in reading.temperatures_c or name in reading.zone_limits:
