@@ -77,7 +77,7 @@ class ServerHandle:
 
 
 def start(model_dir: Path, *, monitor_root: str | None = None, extra: dict[str, Any] | None = None,
-          ready_timeout_s: float = 60.0) -> ServerHandle:
+          tables: dict[str, dict[str, Any]] | None = None, ready_timeout_s: float = 60.0) -> ServerHandle:
     """Start the service and wait until ``/readyz`` answers 200 (or raise with its log tail)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     port = free_port()
@@ -87,7 +87,10 @@ def start(model_dir: Path, *, monitor_root: str | None = None, extra: dict[str, 
         **({"monitor_root": monitor_root} if monitor_root else {}), **(extra or {}),
     }
     config = workdir / "bench.toml"
-    config.write_text("".join(f"{k} = {_toml_value(v)}\n" for k, v in settings.items()), encoding="utf-8")
+    text = "".join(f"{k} = {_toml_value(v)}\n" for k, v in settings.items())
+    for table, values in (tables or {}).items():  # e.g. [policy], [monitor]
+        text += f"\n[{table}]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in values.items())
+    config.write_text(text, encoding="utf-8")
     log_path = workdir / "server.log"
     started = time.perf_counter()
     with log_path.open("wb") as log:
