@@ -1,0 +1,126 @@
+"""The device-status view: one fixed JSON shape for the status page, assembled defensively from
+the service's monitor, policy, telemetry and model, so a missing part shows as "not available"
+instead of breaking the page. Never includes patient data."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from edge.web.history import DecisionStats, TemperatureHistory
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """Dataclasses, objects with ``to_dict`` and tuples-as-keys turned into JSON-able values."""
+    if depth > 6:
+        return None
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif hasattr(value, "to_dict") and callable(value.to_dict):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {(k if isinstance(k, str) else "→".join(map(str, k)) if isinstance(k, tuple) else str(k)):
+                plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v, depth + 1) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _first(source: dict[str, Any], *names: str) -> Any:
+    for name in names:
+        if source.get(name) not in (None, {}, []):
+            return source[name]
+    return None
+
+
+def _call(obj: Any, name: str) -> Any:
+    attr = getattr(obj, name, None)
+    try:
+        return attr() if callable(attr) else attr
+    except Exception:  # noqa: BLE001 - a failing part must not take the status page down
+        return None
+
+
+def _temperatures(snap: dict[str, Any], history: TemperatureHistory) -> list[dict[str, Any]]:
+    thermal = snap.get("thermal") if isinstance(snap.get("thermal"), dict) else snap
+    temps = _first(thermal, "temperatures_c", "temps", "temperatures") or {}
+    limits = _first(thermal, "zone_limits", "limits") or {}
+    kinds = _first(thermal, "zone_kinds") or {}
+    readings = {str(k): float(v) for k, v in dict(temps).items() if isinstance(v, (int, float))}
+    if not history.follows_monitor:
+        history.add(readings, at=snap.get("time") if isinstance(snap.get("time"), (int, float)) else None)
+    series = history.series()
+    out = []
+    for name, celsius in sorted(readings.items()):
+        limit = limits.get(name) or {}
+        out.append({"name": name, "kind": kinds.get(name), "celsius": round(celsius, 1),
+                    "passive_c": limit.get("passive_c") if isinstance(limit, dict) else None,
+                    "critical_c": limit.get("critical_c") if isinstance(limit, dict) else None,
+                    "history": series.get(name, [])})
+    return out
+
+
+def _numbers(section: Any) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        return {}
+    return {k: v for k, v in section.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _model(service: Any) -> dict[str, Any]:
+    runtime = getattr(service, "runtime", None)
+    triager = _call(runtime, "triager") if runtime is not None else None
+    triager = triager or _call(service, "triager")
+    model = getattr(triager, "model", None)
+    bundle = getattr(model, "bundle", None)
+    if bundle is None:
+        return {"loaded": False}
+    manifest = bundle.manifest
+    return {"loaded": True, **bundle.identity(), "target": manifest.get("target"),
+            "quantization": plain(manifest.get("quantization")), "created": manifest.get("created"),
+            "base_model": plain(manifest.get("base_model")), "evaluation": plain(manifest.get("evaluation") or {})}
+
+
+def _policy(service: Any) -> dict[str, Any]:
+    policy = getattr(service, "policy", None)
+    if policy is None:
+        return {"available": False}
+    current = None
+    for name in ("decision", "current", "state", "snapshot"):
+        current = _call(policy, name)
+        if current is not None:
+            break
+    counts = plain(getattr(policy, "transition_counts", None) or {})
+    recent = plain(_call(policy, "recent_transitions") or [])
+    return {"available": True, "current": plain(current), "transition_counts": counts,
+            "recent": recent[-20:] if isinstance(recent, list) else []}
+
+
+def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats) -> dict[str, Any]:
+    monitor = getattr(service, "monitor", None)
+    snap = plain(_call(monitor, "snapshot")) if monitor is not None else plain(getattr(service, "snapshot", None))
+    snap = snap if isinstance(snap, dict) else {}
+    thermal = snap.get("thermal") if isinstance(snap.get("thermal"), dict) else snap
+    memory = snap.get("memory") if isinstance(snap.get("memory"), dict) else snap
+    throttle = _first(thermal, "throttle", "throttle_flags") or {}
+    decisions = stats.summary()
+    telemetry = getattr(service, "telemetry", None)
+    degraded = dict(getattr(telemetry, "degraded", None) or decisions["degraded"])
+    return {
+        "time": time.time(),
+        "monitor_available": bool(snap),
+        "temperatures": _temperatures(snap, history),
+        "throttle": {k: bool(v) for k, v in dict(throttle).items()} if isinstance(throttle, dict) else {},
+        "cpu_freq_ratio": thermal.get("cpu_freq_ratio"),
+        "memory": _numbers(memory),
+        "pressure": _numbers(_first(memory, "psi", "pressure")),
+        "cgroup_events": _numbers(_first(memory, "cgroup_events")),
+        "warnings": [str(w) for w in (snap.get("warnings") or [])],
+        "sensor_errors": [str(e) for e in (snap.get("sensor_errors") or [])],
+        "latency": decisions,
+        "degraded": degraded,
+        "policy": _policy(service),
+        "model": _model(service),
+    }
