@@ -98,3 +98,18 @@ def test_real_root_never_raises():
     reading = memory.read("/")
     assert reading.mem_total_mb and reading.mem_total_mb > 0
     assert all(isinstance(check, tuple) and len(check) == 3 for check in memory.describe("/"))
+
+
+def test_report_combines_thermal_and_memory_checks(tmp_path):
+    from edge.monitors import report
+
+    board = fb.raspberry_pi_4(tmp_path)
+    checks = report.describe(board.root, board.throttle_command)
+    assert {name for name, _, _ in checks} >= {"thermal sensors", "throttle bits", "system memory",
+                                              "memory limits", "pressure stall info"}
+    assert report.exit_status(checks) == 0 and report.exit_status(checks, strict=True) == 0
+    board.remove_memory_controller()
+    checks = report.describe(board.root, board.throttle_command)
+    assert report.exit_status(checks) == 0 and report.exit_status(checks, strict=True) == 1
+    board.break_sensor("cpu-thermal", "garbage")
+    assert report.exit_status(report.describe(board.root, board.throttle_command)) == 1

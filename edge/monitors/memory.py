@@ -180,11 +180,12 @@ def parse_psi(text: str) -> dict[str, float] | None:
 
 
 def _read_psi(root: str | os.PathLike[str], reading: MemoryReading) -> None:
-    unavailable = 0
     for resource in PSI_RESOURCES:
         text, err = read_text(under(root, f"/proc/pressure/{resource}"))
         if err in (MISSING, "unreadable"):
-            unavailable += 1  # psi=0 makes the files fail with EOPNOTSUPP
+            # no CONFIG_PSI (missing) or booted with psi=0 (reads fail with EOPNOTSUPP)
+            if resource == "memory":
+                reading.warnings.append(PSI_UNAVAILABLE)
             continue
         parsed = parse_psi(text or "") if err is None else None
         if parsed is None:
@@ -192,8 +193,6 @@ def _read_psi(root: str | os.PathLike[str], reading: MemoryReading) -> None:
             continue
         for key, value in parsed.items():
             reading.psi[f"{resource}.{key}"] = value
-    if unavailable == len(PSI_RESOURCES) or "memory.some.avg10" not in reading.psi and unavailable:
-        reading.warnings.append(PSI_UNAVAILABLE)
 
 
 def read(root: str | os.PathLike[str] = "/") -> MemoryReading:

@@ -136,7 +136,7 @@ def read_zones(root: str | os.PathLike[str], reading: ThermalReading) -> None:
             reading.sensor_errors.append(f"zone_type_{type_err or GARBAGE}:{zone_dir.name}")
         if name.lower() in IGNORED_ZONES:
             continue
-        if name in reading.temperatures_c or name in reading.zone_limits:
+        if name in reading.zone_kinds:
             name = f"{name}#{zone_dir.name}"  # two zones of one type (x86 acpitz)
         reading.temp_sensors_found += 1
         reading.zone_kinds[name] = zone_kind(name)
