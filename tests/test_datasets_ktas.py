@@ -91,3 +91,14 @@ def test_real_file_loads_every_row(ktas_csv: Path) -> None:
     levels = [c.truth for c in data.cases]
     assert {lvl: levels.count(lvl) for lvl in range(1, 6)} == {1: 21, 2: 176, 3: 390, 4: 367, 5: 60}
     assert all(c.nurse in (1, 2, 3, 4, 5) for c in data.cases)
+
+
+def test_a_copy_saved_as_utf8_reads_the_same(tmp_path: Path) -> None:
+    latin = ktas.load(write(tmp_path, ROWS))
+    rows = [r.replace("right ocular pain", "right ocular pain – Ø") for r in ROWS]
+    path = tmp_path / "utf8.csv"
+    path.write_bytes(("\ufeff" + "\r\n".join([HEADER, *rows]) + "\r\n").encode("utf-8"))
+    utf8 = ktas.load(path)
+    assert [c.case.pain for c in utf8.cases] == [c.case.pain for c in latin.cases]  # '#BOÞ!' still a placeholder
+    assert utf8.cases[0].case.complaint == "right ocular pain – Ø"
+    assert len(utf8.cases) == len(latin.cases)

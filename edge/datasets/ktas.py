@@ -4,11 +4,19 @@
 in vitals, blank ``Saturation``. Only triage-time columns become inputs: never ``KTAS_RN``
 (kept aside as the nurse's level for comparison), diagnosis, disposition, length of stay,
 error group or mistriage.
+
+Choices: ``#BOÞ!`` in ``NRS_pain`` with ``Pain`` = 0 means no pain (0); with ``Pain`` = 1 the
+score is unknown (missing). A complaint of only ``?``/``??`` is kept as the text it is, as the
+service would accept it: the vitals still carry the case, and dropping those rows would score
+the model on an easier set than the nurse. A blank complaint or a missing ``KTAS_expert`` makes
+the row unusable (counted); an impossible single value is set missing (counted), see
+:mod:`edge.datasets`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +78,18 @@ def load(path: str | Path) -> Dataset:
     path = Path(path)
     if not path.is_file():
         raise DatasetError("file_missing", f"{path} is not a file; pass the path of a KTAS data.csv.")
-    with path.open("r", encoding="latin-1", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter=";")
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError("bad_file", f"{path.name} is not a KTAS file (';'-separated, Latin-1): "
-                               f"missing columns {', '.join(missing)}.")
-        dataset = Dataset(name=path.name)
-        for number, row in enumerate(reader, start=1):
-            dataset.add_row(number, row_to_payload(row), _level(row.get("KTAS_expert")), "KTAS_expert",
-                            nurse=_level(row.get("KTAS_RN")))
+    raw = path.read_bytes()
+    try:  # the published file is Latin-1; a copy re-saved as UTF-8 must read the same
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
+    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DatasetError("bad_file", f"{path.name} is not a KTAS file (';'-separated, Latin-1): "
+                           f"missing columns {', '.join(missing)}.")
+    dataset = Dataset(name=path.name)
+    for number, row in enumerate(reader, start=1):
+        dataset.add_row(number, row_to_payload(row), _level(row.get("KTAS_expert")), "KTAS_expert",
+                        nurse=_level(row.get("KTAS_RN")))
     return dataset
