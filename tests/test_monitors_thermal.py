@@ -178,3 +178,11 @@ def test_parse_throttled():
     assert thermal.parse_throttled("throttled=0xe0000\n") == 0xE0000
     assert thermal.parse_throttled("throttled=0xZZ") is None
     assert thermal.parse_throttled("temp=45.0'C") is None
+
+
+def test_default_command_name_is_found_inside_a_fake_root_only(tmp_path):
+    board = fb.raspberry_pi_4(tmp_path / "pi")
+    board.set_throttled(0x4)
+    # the plain name resolves to the fake board's own /usr/bin/vcgencmd, not the host's PATH
+    assert thermal.read(board.root, thermal.DEFAULT_THROTTLE_COMMAND).throttle["throttled"]
+    assert thermal.resolve_command(tmp_path / "empty", ("vcgencmd", "get_throttled")) is None

@@ -40,6 +40,7 @@ class HealthSnapshot:
     temperatures_c: dict[str, float] = field(default_factory=dict)
     max_temp_c: float | None = None
     zone_limits: dict[str, ZoneLimits] = field(default_factory=dict)
+    zone_kinds: dict[str, str] = field(default_factory=dict)  # "cpu", "gpu", "soc", "junction"…
     temp_sensors_found: int = 0
     throttle: dict[str, bool] = field(default_factory=dict)  # empty: unknown
     cpu_freq_ratio: float | None = None
@@ -75,6 +76,7 @@ def read_snapshot(config: MonitorConfig, now: float | None = None) -> HealthSnap
         temperatures_c=temps,
         max_temp_c=max(temps.values()) if temps else None,
         zone_limits=dict(heat.zone_limits),
+        zone_kinds=dict(heat.zone_kinds),
         temp_sensors_found=heat.temp_sensors_found,
         throttle=dict(heat.throttle),
         cpu_freq_ratio=heat.cpu_freq_ratio,

@@ -238,11 +238,34 @@ def throttle_flags(raw: int) -> dict[str, bool]:
     return {name: bool(raw >> bit & 1) for bit, name in THROTTLE_BITS}
 
 
-def read_throttle(command: Sequence[str], reading: ThermalReading, timeout_s: float = 2.0) -> None:
-    if not command or shutil.which(command[0]) is None:
+# Where Raspberry Pi OS installs the firmware tool (libraspberrypi-bin; older images: /opt/vc/bin).
+_FIRMWARE_TOOL_DIRS = ("/usr/bin", "/opt/vc/bin")
+
+
+def resolve_command(root: str | os.PathLike[str], command: Sequence[str]) -> list[str] | None:
+    """The argv to run, or None if the tool is absent. Under a non-"/" root a bare command name is
+    looked up only inside that root (a fake board's own vcgencmd), never on the host's PATH, so
+    a fake tree never mixes in the real board's bits."""
+    if not command:
+        return None
+    program = command[0]
+    if os.sep not in program and os.path.abspath(root) != "/":
+        for directory in _FIRMWARE_TOOL_DIRS:
+            candidate = under(root, directory) / program
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return [str(candidate), *command[1:]]
+        return None
+    found = shutil.which(program)
+    return [found, *command[1:]] if found else None
+
+
+def read_throttle(command: Sequence[str], reading: ThermalReading, timeout_s: float = 2.0,
+                  root: str | os.PathLike[str] = "/") -> None:
+    argv = resolve_command(root, command)
+    if argv is None:
         return  # not a Pi (or firmware tools not installed): bits unknown
     try:
-        done = subprocess.run(list(command), capture_output=True, timeout=timeout_s, check=False)
+        done = subprocess.run(argv, capture_output=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.SubprocessError):
         reading.sensor_errors.append("throttle_command_failed:vcgencmd")
         return
@@ -265,7 +288,7 @@ def read(root: str | os.PathLike[str] = "/",
     read_zones(root, reading)
     volt_alarm = read_hwmon(root, reading)
     read_cpufreq(root, reading)
-    read_throttle(throttle_command or (), reading, command_timeout_s)
+    read_throttle(throttle_command or (), reading, command_timeout_s, root)
     if volt_alarm is not None:
         # The hwmon alarm is the kernel's view of the same PMIC signal as bit 0; either suffices.
         reading.throttle["under_voltage"] = volt_alarm or reading.throttle.get("under_voltage", False)
