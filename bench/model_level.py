@@ -65,7 +65,13 @@ def locate_student_onnx(repo: Path) -> Path | None:
 def time_backend(backend: B.Backend, inputs: BenchInputs, sets: list, budget: LoopBudget, log: Callable[[str], None]) -> list[dict[str, Any]]:
     rows = []
     for label, tokens, ids_for in sets:
-        samples, cpu_s = time_calls(lambda i: backend(ids_for(i), inputs.features), budget)
+        try:
+            samples, cpu_s = time_calls(lambda i: backend(ids_for(i), inputs.features), budget)
+        except Exception as error:  # e.g. a graph whose position table is shorter than the input
+            rows.append({"backend": backend.name, "threads": backend.threads, "input": label, "tokens": tokens,
+                         "error": f"{type(error).__name__}: {str(error)[:200]}"})
+            log(f"  {backend.name:<22} t={backend.threads} {label:<7} ({tokens:>3} tok) cannot run: {type(error).__name__}")
+            continue
         stats = summarize_ms(samples)
         rows.append({"backend": backend.name, "threads": backend.threads, "input": label, "tokens": tokens, **stats,
                      "cpu_s_per_inference": float(f"{cpu_s / max(1, stats['n']):.4g}")})
@@ -75,10 +81,10 @@ def time_backend(backend: B.Backend, inputs: BenchInputs, sets: list, budget: Lo
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
     """Every figure also as a ratio to the shipped bundle at the same threads and input."""
-    shipped = {(r["threads"], r["input"]): r for r in rows if r["backend"] == B.SHIPPED}
+    shipped = {(r["threads"], r["input"]): r for r in rows if r["backend"] == B.SHIPPED and "error" not in r}
     for row in rows:
         ref = shipped.get((row["threads"], row["input"]))
-        if ref:
+        if ref and "error" not in row:
             row["p50_vs_shipped"] = round(row["p50_ms"] / ref["p50_ms"], 3)
             row["p99_vs_shipped"] = round(row["p99_ms"] / ref["p99_ms"], 3)
 
@@ -141,7 +147,9 @@ def run(bundle_dir: Path, inputs: BenchInputs, config: ModelLevelConfig, log: Ca
         del candidates, shipped
         gc.collect()
     add_ratios(rows)
-    result = {"rows": rows, "backends": described, "skipped": skipped, "shipped_attention_layers": shipped_layers,
+    failed = [r for r in rows if "error" in r]
+    rows = [r for r in rows if "error" not in r]
+    result = {"rows": rows, "failed": failed, "backends": described, "skipped": skipped, "shipped_attention_layers": shipped_layers,
               "student_onnx": str(student_onnx) if student_onnx else None}
     workdir.cleanup()
     return result

@@ -64,6 +64,8 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
     for r in sorted(model["rows"], key=lambda r: (r["threads"], inputs.get(r["input"], r["tokens"]), order[r["backend"]])):
         lines.append(f"| {r['backend']} | {r['threads']} | {r['input']} | {r['tokens']} | {_fmt(r['p50_ms'], 3)} | "
                      f"{_fmt(r['p99_ms'], 3)} | {r['n']} | {_fmt(r.get('p50_vs_shipped'))} | {_fmt(r.get('p99_vs_shipped'))} |")
+    for r in model.get("failed", []):
+        lines.append(f"\n{r['backend']} at {r['threads']} thread(s), {r['input']} ({r['tokens']} tokens): cannot run ({r['error']})")
     for name, why in model.get("skipped", {}).items():
         lines.append(f"\n{name}: skipped ({why})")
     lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]

@@ -51,31 +51,45 @@ def _pooled_classifier(encoder: Any, hidden: int) -> Any:
 
 
 def load(kind: str, layers: int | None = None) -> TorchModel:
-    """Load the teacher or student encoder; ``layers`` keeps only the first N layers (to match a
-    shipped student that was shrunk)."""
+    """Load the teacher or student; ``layers`` keeps only the first N layers (to match a shipped
+    student that was shrunk). Prefers model-build's own modules (``export.modeling``: the fused
+    classifier the bundle was traced from, eager attention); head weights are untrained here,
+    which does not change the compute."""
     import torch
-    from transformers import AutoConfig, AutoModel
 
     torch.manual_seed(0)
     try:
         from export import encoders
 
         located = encoders.teacher() if kind == "teacher" else encoders.student()
-        encoder = AutoModel.from_pretrained(str(located.path), local_files_only=True, add_pooling_layer=False) \
-            if kind == "student" else AutoModel.from_pretrained(str(located.path), local_files_only=True)
         weights = f"pretrained {located.name} ({' '.join(located.packages)})"
+        try:
+            from export.modeling import FusedClassifier, FusionHead, load_encoder
+
+            encoder = load_encoder(located.path, keep_layers=layers)
+            module = FusedClassifier(encoder, FusionHead(encoder.config.hidden_size)).eval()
+            weights += ", export.modeling.FusedClassifier"
+        except ImportError:
+            from transformers import AutoModel
+
+            encoder = AutoModel.from_pretrained(str(located.path), local_files_only=True)
+            module = None
     except Exception as error:  # EncoderMissing, or export/ not importable: fall back to the architecture
+        from transformers import AutoConfig, AutoModel
+
         spec = dict(ARCHITECTURES[kind])
         config = AutoConfig.for_model(spec.pop("model_type"), **spec)
         encoder = AutoModel.from_config(config)
+        module = None
         weights = f"random init, same architecture ({type(error).__name__}: weights not installed)"
     if layers is not None and layers < encoder.config.num_hidden_layers:
         encoder.encoder.layer = encoder.encoder.layer[:layers]
         encoder.config.num_hidden_layers = layers
-        weights += f", first {layers} layers"
+    if layers is not None:
+        weights += f", first {encoder.config.num_hidden_layers} layers (as shipped)"
     encoder.eval()
-    return TorchModel(kind, _pooled_classifier(encoder, encoder.config.hidden_size), encoder.config.vocab_size,
-                      weights, encoder.config.num_hidden_layers)
+    module = module or _pooled_classifier(encoder, encoder.config.hidden_size)
+    return TorchModel(kind, module.eval(), encoder.config.vocab_size, weights, encoder.config.num_hidden_layers)
 
 
 def export_onnx_fp32(model: TorchModel, path: str) -> str:
