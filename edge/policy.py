@@ -306,8 +306,13 @@ class Policy:
         if old == new:
             return
         transition = Transition(at, monitor, old, new, detail)
-        self.transition_counts[f"{monitor}:{old}→{new}"] += 1
-        self.recent_transitions.append(transition)
+        # Copy-on-write: /metrics and the status page iterate these from other threads, and a
+        # dict or deque changed mid-iteration raises. Transitions are rare; copies are cheap.
+        counts = Counter(self.transition_counts)
+        counts[f"{monitor}:{old}→{new}"] += 1
+        recent = deque(self.recent_transitions, maxlen=self.recent_transitions.maxlen)
+        recent.append(transition)
+        self.transition_counts, self.recent_transitions = counts, recent
         states = THERMAL_STATES if monitor == "thermal" else MEMORY_STATES
         worse = states.index(new) > states.index(old)
         log.log(logging.WARNING if worse else logging.INFO, "policy transition: %s", transition)
