@@ -88,7 +88,7 @@ RULES: tuple[SafetyRule, ...] = (
     SafetyRule("C-STROKE", 2, "Complaint suggests stroke: one-sided weakness, facial droop or speech change.",
                "KTAS neurology: stroke signs (onset < 3 h is level 2)",
                _words(r"stroke|hemipar|hemipleg|facial (droop|palsy)|slurred|dysarthri|aphasi|"
-                      r"one[- ]sided weakness|(left|right|lt|rt)[ ,.]*(side )?weakness|weakness,? (lt|rt|left|right)|"
+                      r"one[- ]sided weakness|(left|right|lt|rt)[ ,.-]*(sided? )?weakness|weakness,? (lt|rt|left|right)|"
                       r"\bcva\b|\btia\b")),
     SafetyRule("C-SUICIDE", 2, "Complaint suggests suicidal ideation, self-harm or poisoning.",
                "KTAS mental health / toxicology presentations",

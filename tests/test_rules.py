@@ -1,0 +1,94 @@
+"""Each safety rule: fires on its case, stays quiet on a near miss, and only ever raises acuity."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge import rules
+from edge.case import ARRIVALS, MENTAL_STATES, NUMERIC_BOUNDS, TriageCase
+
+C = TriageCase
+
+# rule id -> (cases it must fire on, near misses it must not fire on)
+RULE_CASES: dict[str, tuple[list[TriageCase], list[TriageCase]]] = {
+    "V-SPO2-90": ([C("cough", spo2=89), C("cough", spo2=70)], [C("cough", spo2=90), C("cough")]),
+    "V-SPO2-92": ([C("cough", spo2=91), C("cough", spo2=85)], [C("cough", spo2=92)]),
+    "V-AVPU-PU": ([C("found down", mental="P"), C("found down", mental="U")],
+                  [C("found down", mental="V"), C("found down", mental="A")]),
+    "V-AVPU-V": ([C("confused", mental="V")], [C("confused", mental="A"), C("confused", mental="P")]),
+    "V-SBP-90": ([C("dizziness", sbp=89, dbp=50)], [C("dizziness", sbp=90, dbp=50)]),
+    "V-HR-EXTREME": ([C("palpitations", hr=150), C("syncope", hr=39)], [C("palpitations", hr=149), C("syncope", hr=40)]),
+    "V-RR-EXTREME": ([C("dyspnea", rr=30), C("drowsy", rr=7)], [C("dyspnea", rr=29), C("drowsy", rr=8)]),
+    "V-SEPSIS": ([C("fever", temp_c=38.5, hr=110, rr=24)],
+                 [C("fever", temp_c=38.5, hr=110, rr=18), C("fever", temp_c=37.5, hr=110, rr=24)]),
+    "V-HYPOTHERMIA": ([C("found outside", temp_c=31.5)], [C("found outside", temp_c=32.0)]),
+    "C-ARREST": ([C("cardiac arrest"), C("unresponsive at home"), C("CPR in progress"), C("not breathing")],
+                 [C("arrested for shoplifting, knee abrasion".replace("arrested", "detained"))]),
+    "C-ANAPHYLAXIS": ([C("anaphylaxis after peanuts"), C("throat swelling after bee sting"), C("angioedema")],
+                      [C("itchy rash after peanuts")]),
+    "C-STROKE": ([C("left sided weakness"), C("right-sided weakness"), C("rt side weakness"), C("facial droop"), C("slurred speech"), C("r/o CVA"), C("TIA symptoms")],
+                 [C("generalised weakness"), C("sore throat")]),
+    "C-SUICIDE": ([C("suicidal ideation"), C("overdose of tablets"), C("self-harm cuts"), C("drug intoxication")],
+                  [C("depressed mood, no thoughts of harm")]),
+    "C-CHEST-RISK": ([C("chest pain", age=55), C("chest tightness", age=25, hr=120), C("CP", age=30, spo2=92)],
+                     [C("chest pain", age=25, hr=80), C("chest wall bruise", age=60)]),
+    "C-MAJOR-TRAUMA": ([C("pedestrian struck by car"), C("fell from ladder"), C("stab wound abdomen"), C("MVC")],
+                       [C("fell on ice, wrist pain".replace("fell on", "slipped on"))]),
+    "C-SEIZURE": ([C("seizure at home"), C("convulsions")], [C("headache")]),
+}
+
+
+def test_every_rule_has_a_test_and_a_source() -> None:
+    assert set(RULE_CASES) == set(rules.RULES_BY_ID), "add firing and near-miss cases for each new rule"
+    for rule in rules.RULES:
+        assert rule.text and rule.source and 1 <= rule.level <= 5
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULE_CASES))
+def test_rule_fires_on_its_cases_and_not_on_near_misses(rule_id: str) -> None:
+    firing, quiet = RULE_CASES[rule_id]
+    rule = rules.RULES_BY_ID[rule_id]
+    for case in firing:
+        assert rule.applies(case), f"{rule_id} should fire on {case}"
+        fired = rules.evaluate(case)
+        assert rule_id in {f.id for f in fired}
+        assert rules.apply(5, fired) <= rule.level  # the level is raised to at least the rule's
+    for case in quiet:
+        assert not rule.applies(case), f"{rule_id} should not fire on {case}"
+
+
+def test_no_rule_fires_on_a_minor_case() -> None:
+    assert rules.evaluate(C("ankle sprain", age=25, hr=80, rr=16, sbp=125, dbp=80, spo2=99, temp_c=36.8,
+                            mental="A", pain=3)) == []
+
+
+def test_fired_rules_are_listed_most_urgent_first() -> None:
+    fired = rules.evaluate(C("chest pain", age=70, spo2=85, mental="V"))
+    assert [f.level for f in fired] == sorted(f.level for f in fired)
+    assert fired[0].id == "V-SPO2-90"
+
+
+def _number(name: str):
+    low, high, _ = NUMERIC_BOUNDS[name]
+    return st.one_of(st.none(), st.floats(low, high, allow_nan=False))
+
+
+cases = st.builds(
+    TriageCase,
+    complaint=st.sampled_from(["cough", "chest pain", "stroke", "overdose", "seizure", "rash", "fell from roof",
+                               "anaphylaxis", "unresponsive", "ankle sprain"]),
+    age=_number("age"), arrival=st.one_of(st.none(), st.sampled_from(ARRIVALS)),
+    mental=st.one_of(st.none(), st.sampled_from(MENTAL_STATES)), pain=_number("pain"), sbp=_number("sbp"),
+    hr=_number("hr"), rr=_number("rr"), temp_c=_number("temp_c"), spo2=_number("spo2"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=cases, model_level=st.integers(1, 5))
+def test_rules_only_raise_never_lower(case: TriageCase, model_level: int) -> None:
+    fired = rules.evaluate(case)
+    final = rules.apply(model_level, fired)
+    assert final <= model_level
+    assert final == min([model_level, *[f.level for f in fired]])
