@@ -1,0 +1,57 @@
+#!/bin/sh
+# Real boot test: a minimal Debian bookworm root (debootstrap, cached), the offline bundle installed
+# into it with no network, booted with systemd-nspawn. The driver unit inside shows READY, a
+# watchdog-triggered restart and the audit database surviving it. Needs root, debootstrap and
+# systemd-container (apt-get install debootstrap systemd-container); network only for the first
+# debootstrap. Usage: deploy/boot_test.sh dist/edge-triage-<v>-x86_64-py3.11.tar.gz [log]
+set -eu
+
+BUNDLE=$(readlink -f "$1")
+LOG=$(readlink -f "${2:-dist/boot-test.log}")
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE=${EDGE_BOOT_CACHE:-/var/tmp/edge-triage-boot}
+BASE="$CACHE/bookworm-base"
+WORK="$CACHE/run-$$"
+NSPAWN="systemd-nspawn --register=no --keep-unit --private-network --quiet"
+
+[ "$(id -u)" = 0 ] || { echo "boot_test: needs root (systemd-nspawn)" >&2; exit 2; }
+for tool in debootstrap systemd-nspawn script; do
+    command -v $tool >/dev/null || { echo "boot_test: $tool missing (apt-get install debootstrap systemd-container bsdutils)" >&2; exit 2; }
+done
+[ -f "$BUNDLE" ] || { echo "boot_test: no bundle $BUNDLE (make bundle TARGET=$(uname -m) PY=3.11)" >&2; exit 2; }
+
+if [ ! -x "$BASE/usr/bin/python3" ]; then
+    echo "boot_test: debootstrap bookworm into $BASE (once; needs the Debian mirror)"
+    rm -rf "$BASE.partial"; mkdir -p "$CACHE"
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3 \
+        bookworm "$BASE.partial" http://deb.debian.org/debian
+    mv "$BASE.partial" "$BASE"
+fi
+
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+cp -a "$BASE" "$WORK"
+mkdir -p "$WORK/var/log/journal" "$WORK/usr/local/lib/edge-boottest"
+cp "$BUNDLE" "$WORK/root/bundle.tar.gz"
+
+echo "boot_test: installing the bundle offline (container has no network)"
+$NSPAWN -D "$WORK" /bin/sh -c 'cd /root && tar xzf bundle.tar.gz && rm bundle.tar.gz && ./edge-triage-*/install.sh --no-start'
+
+cp "$HERE/boottest/driver.py" "$WORK/usr/local/lib/edge-boottest/driver.py"
+cp "$HERE/boottest/edge-triage-boottest.service" "$WORK/etc/systemd/system/"
+mkdir -p "$WORK/etc/systemd/system/edge-triage.service.d" "$WORK/etc/systemd/system/multi-user.target.wants"
+cp "$HERE/boottest/test-hooks.conf" "$WORK/etc/systemd/system/edge-triage.service.d/"
+ln -sf /etc/systemd/system/edge-triage-boottest.service "$WORK/etc/systemd/system/multi-user.target.wants/"
+# A console login would compete for the console; the driver powers off when done.
+ln -sf /dev/null "$WORK/etc/systemd/system/console-getty.service"
+
+echo "boot_test: booting (log: $LOG)"
+# script(1) gives nspawn the pseudo-terminal its console needs; without one systemd's console
+# output is lost.
+timeout 900 script -qfec "$NSPAWN -D $WORK --boot --console=interactive" /dev/null \
+    | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' | tr -d '\r' > "$LOG" || true
+journalctl -D "$WORK/var/log/journal" -u edge-triage.service -o short-monotonic --no-pager >> "$LOG" 2>&1 || true
+RESULT=$(cat "$WORK/root/boottest.result" 2>/dev/null || echo "FAIL: no result (container did not finish)")
+echo "boot_test: $RESULT"
+grep -E "BOOTTEST: (READY|RESTARTED|STATE KEPT|PASS|FAIL)|Watchdog timeout|Started edge-triage" "$LOG" | head -20 || true
+[ "$RESULT" = PASS ]
