@@ -186,3 +186,21 @@ def test_default_command_name_is_found_inside_a_fake_root_only(tmp_path):
     # the plain name resolves to the fake board's own /usr/bin/vcgencmd, not the host's PATH
     assert thermal.read(board.root, thermal.DEFAULT_THROTTLE_COMMAND).throttle["throttled"]
     assert thermal.resolve_command(tmp_path / "empty", ("vcgencmd", "get_throttled")) is None
+
+
+def test_board_model_from_device_tree(tmp_path):
+    assert read(fb.raspberry_pi_5(tmp_path / "pi5")).board_model == "Raspberry Pi 5 Model B Rev 1.0"
+    orin = fb.jetson_orin(tmp_path / "orin", upstream_kernel=True)
+    reading = read(orin)
+    assert reading.board_model == "NVIDIA Jetson AGX Orin Developer Kit"
+    # a mainline Jetson's "cpu-thermal" is not a Pi: no vcgencmd warning
+    assert "throttle_bits_unknown" not in reading.warnings
+    assert thermal.read(tmp_path / "nothing", None).board_model is None
+
+
+def test_jetson_mainline_names_and_fan_trips(tmp_path):
+    board = fb.jetson_orin(tmp_path, upstream_kernel=True, temp_c=60.0)
+    reading = read(board)
+    assert set(reading.temperatures_c) == set(fb.JETSON_ORIN_UPSTREAM_ZONES)
+    assert reading.zone_kinds["tj-thermal"] == "junction" and reading.zone_kinds["gpu-thermal"] == "gpu"
+    assert reading.zone_limits == {}  # fan (active) trips are not limits

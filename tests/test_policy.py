@@ -272,3 +272,13 @@ def test_recent_transitions_are_bounded():
                                      temp_sensors_found=1), float(step))
     assert len(policy.transitions()) == 5
     assert sum(policy.transition_counts.values()) == 20
+
+
+@pytest.mark.parametrize("temp, state", [(69.0, "normal"), (72.0, "warm"), (82.0, "hot"), (86.0, "critical")])
+def test_jetson_mainline_kernel_uses_default_thresholds(tmp_path, temp, state):
+    # no passive/critical trips (tj-thermal has fan trips only): config defaults 70/80/85 °C apply
+    board = fb.jetson_orin(tmp_path, upstream_kernel=True, temp_c=50.0)
+    board.set_temp("tj-thermal", temp)
+    drive = Driver(board)
+    drive.at(0)
+    assert drive.at(10).thermal_state == state

@@ -42,6 +42,7 @@ class HealthSnapshot:
     zone_limits: dict[str, ZoneLimits] = field(default_factory=dict)
     zone_kinds: dict[str, str] = field(default_factory=dict)  # "cpu", "gpu", "soc", "junction"…
     temp_sensors_found: int = 0
+    board_model: str | None = None
     throttle: dict[str, bool] = field(default_factory=dict)  # empty: unknown
     cpu_freq_ratio: float | None = None
     cpu_freq_cap_ratio: float | None = None
@@ -78,6 +79,7 @@ def read_snapshot(config: MonitorConfig, now: float | None = None) -> HealthSnap
         zone_limits=dict(heat.zone_limits),
         zone_kinds=dict(heat.zone_kinds),
         temp_sensors_found=heat.temp_sensors_found,
+        board_model=heat.board_model,
         throttle=dict(heat.throttle),
         cpu_freq_ratio=heat.cpu_freq_ratio,
         cpu_freq_cap_ratio=heat.cpu_freq_cap_ratio,

@@ -36,7 +36,8 @@ VALID_TEMP_RANGE_C = (0.0, 150.0)
 # Zone name prefix (case-insensitive) -> what it measures. Used for the status page and to
 # drop zones known to carry no real reading.
 ZONE_KINDS: tuple[tuple[str, str], ...] = (
-    ("cpu-therm", "cpu"),      # Jetson CPU-therm; Pi "cpu-thermal" also matches
+    # L4T kernels name Jetson zones "CPU-therm"…, upstream kernels "cpu-thermal"…; both match.
+    ("cpu-therm", "cpu"),      # also the Pi's "cpu-thermal"
     ("gpu-therm", "gpu"),
     ("soc", "soc"),            # Jetson SOC0-therm, SOC1-therm, SOC2-therm
     ("tj-therm", "junction"),  # Jetson tj-therm: hottest point of the die
@@ -87,8 +88,19 @@ class ThermalReading:
     throttle_raw: int | None = None
     cpu_freq_ratio: float | None = None
     cpu_freq_cap_ratio: float | None = None
+    board_model: str | None = None  # /proc/device-tree/model, e.g. "Raspberry Pi 4 Model B Rev 1.4"
     sensor_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def read_board_model(root: str | os.PathLike[str]) -> str | None:
+    """The device-tree model string (NUL-terminated on real boards); None on x86/ACPI machines."""
+    try:
+        raw = under(root, "/proc/device-tree/model").read_bytes()[:256]
+    except OSError:
+        return None
+    text = raw.split(b"\0", 1)[0].decode("ascii", "replace").strip()
+    return text or None
 
 
 def zone_kind(name: str) -> str:
@@ -284,7 +296,7 @@ def read(root: str | os.PathLike[str] = "/",
          throttle_command: Sequence[str] | None = DEFAULT_THROTTLE_COMMAND,
          command_timeout_s: float = 2.0) -> ThermalReading:
     """One full thermal reading. Never raises for sensor faults."""
-    reading = ThermalReading()
+    reading = ThermalReading(board_model=read_board_model(root))
     read_zones(root, reading)
     volt_alarm = read_hwmon(root, reading)
     read_cpufreq(root, reading)
@@ -296,7 +308,7 @@ def read(root: str | os.PathLike[str] = "/",
         reading.warnings.append("no_temperature_sensors")
     elif not reading.temperatures_c:
         reading.warnings.append("all_temperature_sensors_broken")
-    looks_like_pi = volt_alarm is not None or any(n.startswith("cpu-thermal") for n in reading.zone_kinds)
+    looks_like_pi = volt_alarm is not None or (reading.board_model or "").startswith("Raspberry Pi")
     if looks_like_pi and reading.throttle_raw is None:
         reading.warnings.append("throttle_bits_unknown")
     return reading
@@ -307,6 +319,8 @@ def describe(root: str | os.PathLike[str] = "/",
     """Checks for ``edge-triage check``: (check name, "ok"/"warn"/"fail", message)."""
     reading = read(root, throttle_command)
     checks: list[tuple[str, str, str]] = []
+    if reading.board_model:
+        checks.append(("board", "ok", reading.board_model))
     if reading.temp_sensors_found == 0:
         checks.append(("thermal sensors", "warn", "no temperature sensors found under "
                        f"{under(root, '/sys/class/thermal')} or hwmon; the thermal policy stays at "

@@ -124,6 +124,12 @@ class FakeBoard:
     def hwmon_file(self, name: str, file_name: str) -> Path:
         return self._hwmon[name] / file_name
 
+    def set_model(self, model: str) -> None:
+        """/proc/device-tree/model: NUL-terminated, as the kernel exposes it."""
+        path = self.root / "proc/device-tree/model"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(model.encode("ascii") + b"\0")
+
     # -- Pi firmware ---------------------------------------------------------------------
     def install_vcgencmd(self) -> None:
         script = self.root / "usr/bin/vcgencmd"
@@ -237,6 +243,7 @@ class FakeBoard:
 
 def raspberry_pi_4(root: str | os.PathLike[str], temp_c: float = 48.0) -> FakeBoard:
     board = FakeBoard(root, "raspberry-pi-4")
+    board.set_model("Raspberry Pi 4 Model B Rev 1.4")
     board.add_zone("cpu-thermal", temp_c, trips=[(110.0, "critical")])
     board.add_hwmon("cpu_thermal", {"temp1": temp_c})
     board.add_hwmon("rpi_volt", files={"in0_lcrit_alarm": "0\n"})
@@ -248,6 +255,7 @@ def raspberry_pi_4(root: str | os.PathLike[str], temp_c: float = 48.0) -> FakeBo
 
 def raspberry_pi_5(root: str | os.PathLike[str], temp_c: float = 52.0) -> FakeBoard:
     board = FakeBoard(root, "raspberry-pi-5")
+    board.set_model("Raspberry Pi 5 Model B Rev 1.0")
     board.add_zone("cpu-thermal", temp_c, trips=[(110.0, "critical"), (50.0, "active"), (60.0, "active"),
                                                  (67.5, "active"), (75.0, "active")])
     board.add_hwmon("cpu_thermal", {"temp1": temp_c})
@@ -262,15 +270,24 @@ def raspberry_pi_5(root: str | os.PathLike[str], temp_c: float = 52.0) -> FakeBo
 
 JETSON_ORIN_ZONES = ("CPU-therm", "GPU-therm", "CV0-therm", "CV1-therm", "CV2-therm",
                      "SOC0-therm", "SOC1-therm", "SOC2-therm", "tj-therm")
+# Mainline kernels (tegra234.dtsi) name the same BPMP zones in lower case with "-thermal"; the
+# dev kit's tj-thermal carries only the fan's active trips (85 and 105 °C), no passive one.
+JETSON_ORIN_UPSTREAM_ZONES = ("cpu-thermal", "gpu-thermal", "cv0-thermal", "cv1-thermal", "cv2-thermal",
+                              "soc0-thermal", "soc1-thermal", "soc2-thermal", "tj-thermal")
 JETSON_SW_THROTTLE_C = 99.0
 JETSON_SW_SHUTDOWN_C = 104.5
 
 
-def jetson_orin(root: str | os.PathLike[str], temp_c: float = 50.0, nano: bool = False) -> FakeBoard:
-    board = FakeBoard(root, "jetson-orin-nano" if nano else "jetson-agx-orin")
-    trips = [(JETSON_SW_SHUTDOWN_C, "critical"), (JETSON_SW_THROTTLE_C, "passive")]
-    for zone in JETSON_ORIN_ZONES:
-        absent = nano and zone.startswith("CV")
+def jetson_orin(root: str | os.PathLike[str], temp_c: float = 50.0, nano: bool = False,
+                upstream_kernel: bool = False) -> FakeBoard:
+    board = FakeBoard(root, ("jetson-orin-nano" if nano else "jetson-agx-orin") + ("-mainline" if upstream_kernel else ""))
+    board.set_model("NVIDIA Jetson Orin Nano Developer Kit" if nano else "NVIDIA Jetson AGX Orin Developer Kit")
+    for zone in (JETSON_ORIN_UPSTREAM_ZONES if upstream_kernel else JETSON_ORIN_ZONES):
+        if upstream_kernel:
+            trips = [(85.0, "active"), (105.0, "active")] if zone == "tj-thermal" else []
+        else:
+            trips = [(JETSON_SW_SHUTDOWN_C, "critical"), (JETSON_SW_THROTTLE_C, "passive")]
+        absent = nano and zone.lower().startswith("cv")
         board.add_zone(zone, -256.0 if absent else temp_c, trips=trips)
     board.add_hwmon("ina3221", files={"in1_input": "5080\n", "curr1_input": "1200\n", "in1_label": "VDD_IN\n"})
     board.add_cpus(6 if nano else 12, max_khz=1510400 if nano else 2201600, cur_khz=1113600)
@@ -280,6 +297,6 @@ def jetson_orin(root: str | os.PathLike[str], temp_c: float = 50.0, nano: bool =
 
 def set_jetson_temps(board: FakeBoard, celsius: float) -> None:
     """All present Jetson zones to one temperature (absent Nano CV zones stay at -256 °C)."""
-    for zone in JETSON_ORIN_ZONES:
-        if not (board.name.endswith("nano") and zone.startswith("CV")):
+    for zone in list(board._zones):
+        if not ("nano" in board.name and zone.lower().startswith("cv")):
             board.set_temp(zone, celsius)
