@@ -125,6 +125,10 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
         svc.telemetry.begin()
         if request.path in UNPROTECTED:
             return
+        if request.blueprint == "web":
+            # The web pages (edge.web) check access themselves: loopback, the bearer token, or a
+            # browser session signed in with the token (a browser cannot send a bearer header).
+            return
         admin = request.path.startswith(ADMIN_PREFIXES)
         svc.access.check(request.remote_addr, request.headers.get("Authorization"), admin=admin)
 

@@ -84,14 +84,24 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
         return render_template(template, t=state.strings, csrf=state.signer.csrf_token(g.web_session),
                                client_json=json.dumps(client), **extra)
 
+    def guard_page() -> Response | None:
+        if staff_access() is None:
+            return redirect(url_for("web.staff_login", next=request.path), code=303)
+        return None
+
     # --- kiosk --------------------------------------------------------------------------
+    # A kiosk on another host (a tablet on the ward network) is signed in once by staff with the
+    # token, like the staff board: an anonymous network client must not write audit records.
     @bp.get("/")
-    def kiosk() -> str:
-        return page("kiosk.html", pain_scale=range(11))
+    def kiosk() -> Any:
+        return guard_page() or page("kiosk.html", pain_scale=range(11))
 
     @bp.post("/kiosk/api/submit")
     def kiosk_submit() -> tuple[Response, int] | Response:
-        if not csrf_ok(None):
+        access = staff_access()
+        if access is None:
+            return denied_json()
+        if not csrf_ok(access):
             return _error("csrf_failed", "Reload the page and try again.", 403)
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict):
@@ -100,7 +110,8 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
         t = ws().strings
         if not str(case.get("complaint", "")).strip():
             return jsonify({"action": "fix", "field": "complaint", "message": t["kiosk.need_complaint"]}), 400
-        status, result = dispatch("POST", "/v1/triage", body=case, source="kiosk")
+        # explain=1: the nurse who opens this case on the staff board sees what drove it.
+        status, result = dispatch("POST", "/v1/triage", body=case, source="kiosk", query={"explain": "1"})
         if status == 400 and isinstance(result.get("error"), dict):
             field = str(result["error"].get("field") or "")
             label = t.get(f"field.{field}", "")
@@ -131,11 +142,6 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
             else:
                 error = state.strings["login.bad"]
         return page("login.html", next=target, error=error), (401 if error else 200)
-
-    def guard_page() -> Response | None:
-        if staff_access() is None:
-            return redirect(url_for("web.staff_login", next=request.path), code=303)
-        return None
 
     # --- staff board --------------------------------------------------------------------
     @bp.get("/staff")

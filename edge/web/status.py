@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from typing import Any
 
 from edge.web.history import DecisionStats, TemperatureHistory
@@ -22,7 +23,7 @@ def plain(value: Any, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {(k if isinstance(k, str) else "→".join(map(str, k)) if isinstance(k, tuple) else str(k)):
                 plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if isinstance(value, (list, tuple, set, frozenset, deque)):
         return [plain(v, depth + 1) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
@@ -44,7 +45,24 @@ def _call(obj: Any, name: str) -> Any:
         return None
 
 
-def _temperatures(snap: dict[str, Any], history: TemperatureHistory) -> list[dict[str, Any]]:
+def _policy_thresholds(service: Any, raw_snapshot: Any) -> dict[str, tuple[float, float, float]]:
+    """Per zone, the (warm, hot, critical) temperatures the adaptive policy acts on: what the
+    status page should colour by, rather than the kernel's raw trip points."""
+    config = getattr(getattr(service, "policy", None), "config", None)
+    limits = getattr(raw_snapshot, "zone_limits", None)
+    temps = getattr(raw_snapshot, "temperatures_c", None)
+    if config is None or not isinstance(temps, dict):
+        return {}
+    try:
+        from edge.policy import thermal_thresholds, zone_limit_c
+
+        return {name: thermal_thresholds(zone_limit_c((limits or {}).get(name), config), config) for name in temps}
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return {}
+
+
+def _temperatures(snap: dict[str, Any], history: TemperatureHistory,
+                  thresholds: dict[str, tuple[float, float, float]]) -> list[dict[str, Any]]:
     thermal = snap.get("thermal") if isinstance(snap.get("thermal"), dict) else snap
     temps = _first(thermal, "temperatures_c", "temps", "temperatures") or {}
     limits = _first(thermal, "zone_limits", "limits") or {}
@@ -56,17 +74,23 @@ def _temperatures(snap: dict[str, Any], history: TemperatureHistory) -> list[dic
     out = []
     for name, celsius in sorted(readings.items()):
         limit = limits.get(name) or {}
+        warm, hot, critical = thresholds.get(name, (None, None, None))
         out.append({"name": name, "kind": kinds.get(name), "celsius": round(celsius, 1),
-                    "passive_c": limit.get("passive_c") if isinstance(limit, dict) else None,
-                    "critical_c": limit.get("critical_c") if isinstance(limit, dict) else None,
+                    "trip_passive_c": limit.get("passive_c") if isinstance(limit, dict) else None,
+                    "trip_critical_c": limit.get("critical_c") if isinstance(limit, dict) else None,
+                    "warm_c": warm, "hot_c": hot, "critical_c": critical,
                     "history": series.get(name, [])})
     return out
 
 
-def _numbers(section: Any) -> dict[str, Any]:
+MEMORY_PREFIXES = ("mem_", "rss_", "cgroup_")
+
+
+def _numbers(section: Any, prefixes: tuple[str, ...] = ("",), suffix: str = "") -> dict[str, Any]:
     if not isinstance(section, dict):
         return {}
-    return {k: v for k, v in section.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in section.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and k.startswith(prefixes) and k.endswith(suffix)}
 
 
 def _model(service: Any) -> dict[str, Any]:
@@ -93,14 +117,15 @@ def _policy(service: Any) -> dict[str, Any]:
         if current is not None:
             break
     counts = plain(getattr(policy, "transition_counts", None) or {})
-    recent = plain(_call(policy, "recent_transitions") or [])
+    recent = plain(_call(policy, "transitions") or _call(policy, "recent_transitions") or [])
     return {"available": True, "current": plain(current), "transition_counts": counts,
             "recent": recent[-20:] if isinstance(recent, list) else []}
 
 
 def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats) -> dict[str, Any]:
     monitor = getattr(service, "monitor", None)
-    snap = plain(_call(monitor, "snapshot")) if monitor is not None else plain(getattr(service, "snapshot", None))
+    raw = _call(monitor, "snapshot") if monitor is not None else getattr(service, "snapshot", None)
+    snap = plain(raw)
     snap = snap if isinstance(snap, dict) else {}
     thermal = snap.get("thermal") if isinstance(snap.get("thermal"), dict) else snap
     memory = snap.get("memory") if isinstance(snap.get("memory"), dict) else snap
@@ -111,11 +136,11 @@ def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats)
     return {
         "time": time.time(),
         "monitor_available": bool(snap),
-        "temperatures": _temperatures(snap, history),
+        "temperatures": _temperatures(snap, history, _policy_thresholds(service, raw)),
         "throttle": {k: bool(v) for k, v in dict(throttle).items()} if isinstance(throttle, dict) else {},
         "cpu_freq_ratio": thermal.get("cpu_freq_ratio"),
-        "memory": _numbers(memory),
-        "pressure": _numbers(_first(memory, "psi", "pressure")),
+        "memory": _numbers(memory, MEMORY_PREFIXES),
+        "pressure": _numbers(_first(memory, "psi", "pressure"), suffix="avg10"),
         "cgroup_events": _numbers(_first(memory, "cgroup_events")),
         "warnings": [str(w) for w in (snap.get("warnings") or [])],
         "sensor_errors": [str(e) for e in (snap.get("sensor_errors") or [])],

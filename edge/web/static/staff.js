@@ -109,6 +109,7 @@
     ackLevel.value = String(detail.final_level || result.level);
     ackReason.value = detail.ack_reason || "";
     ackMessage.textContent = detail.acknowledged ? t("staff.acknowledged") : "";
+    ackMessage.classList.toggle("ok", Boolean(detail.acknowledged));
     updateAckButton();
   }
 
@@ -126,6 +127,7 @@
     const reason = ackReason.value.trim();
     if (finalLevel !== current.result.level && !reason) {
       ackMessage.textContent = t("staff.need_reason");
+      ackMessage.classList.remove("ok");
       ackReason.setAttribute("aria-invalid", "true");
       ackReason.focus();
       return;
@@ -137,6 +139,7 @@
         { final_level: finalLevel, reason: reason || null });
     } catch (e) { result = null; }
     ackMessage.textContent = result && result.ok ? t("staff.acknowledged") : ui.errorText(result);
+    ackMessage.classList.toggle("ok", Boolean(result && result.ok));
     if (result && result.ok) {
       current.final_level = finalLevel;
       current.acknowledged = true;

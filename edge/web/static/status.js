@@ -61,14 +61,21 @@
     return out;
   }
 
+  // A readable label from the strings table when there is one, else the machine name.
+  function label(key) {
+    const text = t("metric." + key);
+    return text === "metric." + key ? key.replace(/_/g, " ") : text;
+  }
+
   function emptyNote(text) { return ui.el("p", { class: "muted", text }); }
 
   function renderTemps(temps) {
     const box = ui.clear(document.getElementById("temps"));
     if (!temps.length) { box.append(emptyNote(t("status.no_sensors"))); return; }
     for (const z of temps) {
-      const limit = z.passive_c || z.critical_c;
-      const hot = limit && z.celsius >= limit - 5;
+      // Colour by the adaptive policy's thresholds; fall back to the kernel's trip points.
+      const limit = z.critical_c || z.trip_passive_c || z.trip_critical_c;
+      const hot = z.hot_c ? z.celsius >= z.hot_c : limit && z.celsius >= limit - 5;
       box.append(ui.el("div", { class: "temp-row" + (hot ? " hot" : ""), "data-sensor": z.name }, [
         ui.el("div", { class: "temp-text" }, [
           ui.el("strong", { text: z.name }),
@@ -87,19 +94,20 @@
     else {
       box.append(table(names.map((name) => {
         const now = flags[name], past = flags[name + "_occurred"];
-        return [name.replace(/_/g, " "),
+        return [label(name),
           ui.el("span", { class: "flag " + (now ? "bad" : "good"), "data-flag": name, text: now ? t("status.now") : t("status.ok") }),
           past === undefined ? "" : ui.el("span", { class: past ? "flag warn" : "muted", text: past ? t("status.occurred") : "–" })];
       })));
     }
-    if (freq !== null && freq !== undefined) box.append(table([["CPU freq", fmt("_ratio", freq)]]));
+    if (freq !== null && freq !== undefined) box.append(table([[label("cpu_freq_ratio"), fmt("_ratio", freq)]]));
   }
 
   function renderMemory(data) {
     const box = ui.clear(document.getElementById("memory"));
-    const rows = Object.entries(data.memory).map(([k, v]) => [k, fmt(k, v)]);
-    for (const [k, v] of Object.entries(data.pressure)) rows.push(["PSI " + k, v.toFixed(2) + " %"]);
-    for (const [k, v] of Object.entries(data.cgroup_events)) rows.push(["cgroup " + k, String(v)]);
+    const rows = Object.entries(data.memory).map(([k, v]) => [label(k), fmt(k, v)]);
+    for (const [k, v] of Object.entries(data.pressure)) rows.push([label(k), v.toFixed(2) + " %"]);
+    const events = Object.entries(data.cgroup_events);
+    if (events.length) rows.push([t("status.cgroup_events"), events.map(([k, v]) => `${k} ${v}`).join(" · ")]);
     box.append(rows.length ? table(rows) : emptyNote(t("status.unavailable")));
     for (const w of data.warnings) box.append(ui.el("p", { class: "warning", text: w }));
     for (const e of data.sensor_errors) box.append(ui.el("p", { class: "muted", text: e }));
@@ -119,7 +127,10 @@
     const tr = ui.clear(document.getElementById("transitions"));
     if (!policy.available) { box.append(emptyNote(t("status.unavailable"))); return; }
     const current = policy.current;
-    if (current && typeof current === "object") box.append(table(flatten(current, "", []).map(([k, v]) => [k, fmt(k, v)])));
+    if (current && typeof current === "object") {
+      box.append(table(flatten(current, "", []).filter(([, v]) => v !== "" && v !== null)
+        .map(([k, v]) => [label(k), ui.el("span", { "data-key": k, text: fmt(k, v) })])));
+    }
     else if (current !== null && current !== undefined) box.append(ui.el("p", { class: "policy-state", text: String(current) }));
     const counts = Object.entries(policy.transition_counts || {});
     if (counts.length) box.append(table(counts.map(([k, v]) => [k, String(v)])));
