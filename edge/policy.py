@@ -60,14 +60,14 @@ class StateEffect:
 # The whole policy in one table. Fewer threads and tokens cut heat and memory per request;
 # a shorter queue bounds memory and keeps waits inside the deadline on a slowed-down CPU.
 POLICY_TABLE: dict[tuple[str, str], StateEffect] = {
-    # (monitor,  state)          threads  max_tokens  queue  rules_only  ready
-    ("thermal", "normal"):   StateEffect(1.00, None, 1.00, False, True),
-    ("thermal", "warm"):     StateEffect(0.75, None, 0.75, False, True),
-    ("thermal", "hot"):      StateEffect(0.50, 96,   0.50, False, True),
-    ("thermal", "critical"): StateEffect(0.25, 64,   0.00, True,  False),
-    ("memory",  "ok"):       StateEffect(1.00, None, 1.00, False, True),
-    ("memory",  "pressure"): StateEffect(1.00, 96,   0.50, False, True),
-    ("memory",  "critical"): StateEffect(0.25, 64,   0.00, True,  False),
+    # (monitor, state):      StateEffect(threads_share, max_tokens, queue_share, rules_only, ready)  # enters when
+    ("thermal", "normal"):   StateEffect(1.00, None, 1.00, False, True),   # below warm
+    ("thermal", "warm"):     StateEffect(0.75, None, 0.75, False, True),   # ≥ limit−15 °C (70); under-voltage
+    ("thermal", "hot"):      StateEffect(0.50, 96,   0.50, False, True),   # ≥ limit−5 °C (80); Pi throttle bits; blind
+    ("thermal", "critical"): StateEffect(0.25, 64,   0.00, True,  False),  # ≥ limit (85)
+    ("memory",  "ok"):       StateEffect(1.00, None, 1.00, False, True),   # below pressure
+    ("memory",  "pressure"): StateEffect(1.00, 96,   0.50, False, True),   # cgroup ≥85% of max or ≥ high; system ≥90% used; PSI some ≥10%; high/max event
+    ("memory",  "critical"): StateEffect(0.25, 64,   0.00, True,  False),  # cgroup ≥95%; system ≥97%; PSI full ≥10%; OOM event
 }
 
 
