@@ -1,0 +1,226 @@
+"""``edge-export build``: data → teacher → distilled student → ONNX → int8 → gates → bundle.
+
+Every model is scored on the shared folds of :mod:`export.cv` (the baselines' folds), so the
+CV table compares like with like. The shipped student is then trained on every labelled row and
+written to a temporary directory beside ``--out``; it replaces the old bundle only once it
+loads in the runtime (``edge.model.TriageModel``) and passes the int8 gate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge.features import N_FEATURES, encode_cases
+from export import calibrate, onnx_export
+from export.cv import DEFAULT_SEED, stratified_folds
+from export.data import Corpus, data_root, load_corpus, transfer_cases
+from export.models_setup import Setup, real_setup, smoke_setup
+from export.stages import Stages
+from export.student import StudentPlan, fit_student
+from export.teacher import fit_teacher
+from export.train import HeadConfig, StudentConfig, fused_logits, soften
+
+
+@dataclass
+class BuildConfig:
+    out: Path
+    smoke: bool = False
+    data: Path | None = None  # the shared data root (holds ktas-moon2019/, nhamcs-ed-2022-docs/)
+    seed: int = DEFAULT_SEED
+    name: str = "triage-minilm-int8"
+    version: str = "1.0.0"
+    max_seq_len: int = 32
+    n_splits: int = 5
+    teacher_repeats: int = 2
+    student_repeats: int = 1
+    transfer_copies: int = 1
+    student_layers: int | None = None  # None: all six
+    keep_frequent: int = 6000
+    limit: int | None = None  # labelled rows used (smoke builds)
+    teacher_head: HeadConfig = HeadConfig()
+    plan: StudentPlan = StudentPlan()
+    recipe: onnx_export.QuantRecipe = onnx_export.QuantRecipe()
+    baselines: bool = True
+    latency: bool = True
+    require_gate: bool = True  # a bundle failing the int8 gate goes to <out>.rejected, not <out>
+    threads: int = 2
+    notes: list[str] = field(default_factory=list)
+
+
+def smoke_config(out: Path, data: Path | None = None) -> BuildConfig:
+    """Tiny random BERTs, 2 folds, one short epoch: minutes on a shared CPU, every stage run."""
+    return BuildConfig(out=out, smoke=True, data=data, name="triage-smoke", version="0.0.0-smoke", n_splits=2,
+                       teacher_repeats=1, student_repeats=1, limit=200, teacher_head=HeadConfig(epochs=5),
+                       plan=StudentPlan(head=HeadConfig(epochs=5), train=StudentConfig(epochs=1, batch_size=32)),
+                       baselines=False, latency=False, require_gate=False)
+
+
+def _cases_at(cases: list, index: np.ndarray) -> list:
+    return [cases[int(i)] for i in index]
+
+
+def _student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rfv_embeddings: np.ndarray,
+                  train_idx: np.ndarray, seed: int, desc: str):
+    """Distil one student from ``teacher`` on the labelled ``train_idx`` rows plus a transfer set."""
+    features = corpus.features
+    donors = _cases_at(corpus.cases, train_idx)
+    transfer = transfer_cases(corpus.rfv_texts, donors, config.transfer_copies, seed) if corpus.rfv_texts else []
+    transfer_features = encode_cases(transfer) if transfer else np.zeros((0, N_FEATURES), np.float32)
+    transfer_embeddings = np.tile(rfv_embeddings, (config.transfer_copies, 1)) if transfer else rfv_embeddings[:0]
+    temp = config.plan.train.distill_temperature
+    soft = np.concatenate([
+        soften(teacher.logits(setup.teacher_embeddings[train_idx], features[train_idx]), temp),
+        soften(teacher.logits(transfer_embeddings, transfer_features), temp) if transfer else np.zeros((0, 5), np.float32),
+    ])
+    texts = [corpus.texts[int(i)] for i in train_idx] + [c.complaint for c in transfer]
+    labels = np.concatenate([corpus.labels[train_idx] - 1, -np.ones(len(transfer), dtype=np.int64)])
+    all_features = np.concatenate([features[train_idx], transfer_features])
+    plan = replace(config.plan, train=replace(config.plan.train, seed=seed, max_len=config.max_seq_len),
+                   head=replace(config.plan.head, seed=seed))
+    return fit_student(setup.student, texts, all_features, labels, soft, plan, desc=desc)
+
+
+def _encode_ids(setup: Setup, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    tokenizer = setup.student.tokenizer()
+    tokenizer.enable_truncation(max_length=max_len)
+    tokenizer.enable_padding(pad_id=setup.student.pad_id, pad_token=setup.student.pad_token)
+    encodings = tokenizer.encode_batch(texts)
+    return (np.asarray([e.ids for e in encodings], dtype=np.int64),
+            np.asarray([e.attention_mask for e in encodings], dtype=np.int64))
+
+
+def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, work: Path) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    y0 = corpus.labels - 1
+    n = len(y0)
+    features = corpus.features
+    repeats = max(config.teacher_repeats, config.student_repeats)
+    folds = list(stratified_folds(corpus.labels, config.n_splits, repeats, config.seed))
+    ids, mask = _encode_ids(setup, corpus.texts, config.max_seq_len)
+    teacher_oof = np.zeros((config.teacher_repeats, n, 5))
+    student = {k: np.zeros((config.student_repeats, n, 5)) for k in ("torch", "fp32", "int8")}
+    recipe_info: dict[str, Any] = {}
+    with stages.stage("teacher CV"):
+        teachers = {}
+        for fold in tqdm([f for f in folds if f.repeat < config.teacher_repeats], desc="teacher folds", leave=False):
+            teacher = fit_teacher(setup.teacher_embeddings[fold.train], features[fold.train], y0[fold.train],
+                                  replace(config.teacher_head, seed=config.seed + fold.fold))
+            teacher_oof[fold.repeat, fold.test] = teacher.logits(setup.teacher_embeddings[fold.test], features[fold.test])
+            teachers[(fold.repeat, fold.fold)] = teacher
+    with stages.stage("student CV (distil, export, int8)"):
+        for fold in tqdm([f for f in folds if f.repeat < config.student_repeats], desc="student folds"):
+            teacher = teachers.get((fold.repeat, fold.fold)) or fit_teacher(
+                setup.teacher_embeddings[fold.train], features[fold.train], y0[fold.train], config.teacher_head)
+            model = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train,
+                                  config.seed + 100 * fold.repeat + fold.fold, f"student r{fold.repeat}f{fold.fold}")
+            test_texts = [corpus.texts[int(i)] for i in fold.test]
+            student["torch"][fold.repeat, fold.test] = fused_logits(
+                model, setup.student.tokenizer(), setup.student.pad, test_texts, features[fold.test], config.max_seq_len)
+            fp32 = onnx_export.export(model, work / "fold-fp32.onnx", N_FEATURES, setup.vocab_size)
+            recipe_info = onnx_export.quantize(fp32, work / "fold-int8.onnx", config.recipe)
+            for kind, path in (("fp32", fp32), ("int8", work / "fold-int8.onnx")):
+                runner = onnx_export.OrtRunner(path, config.threads)
+                student[kind][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
+    return {"folds": folds, "teacher": teacher_oof, "student": student, "recipe": recipe_info}
+
+
+def fold_table(levels: np.ndarray, truth: np.ndarray, folds: list) -> dict[str, dict[str, float]]:
+    """Mean ± sd over the folds (of every repeat present in ``levels`` [R, n])."""
+    from edge.metrics import compute
+
+    per_fold = [compute(truth[f.test], levels[f.repeat, f.test]) for f in folds if f.repeat < levels.shape[0]]
+    table = {}
+    for key in ("accuracy", "macro_f1", "qwk", "under_triage", "over_triage", "critical_recall"):
+        values = np.asarray([m[key] for m in per_fold if m[key] is not None], dtype=np.float64)
+        table[key] = {"mean": round(float(values.mean()), 4), "sd": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4)}
+    return table
+
+
+def build(config: BuildConfig) -> dict[str, Any]:
+    from export import bundle_writer, report
+
+    torch.set_num_threads(config.threads)
+    stages = Stages()
+    out = Path(config.out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".edge-export-", dir=out.parent) as tmp:
+        work = Path(tmp) / "work"
+        staging = Path(tmp) / out.name
+        work.mkdir()
+        staging.mkdir()
+        with stages.stage("data"):
+            corpus = load_corpus(data_root(config.data), config.limit)
+        with stages.stage("encoders and teacher embeddings"):
+            setup = smoke_setup(config, corpus) if config.smoke else real_setup(config, corpus)
+        cv = run_cv(setup, config, corpus, stages, work)
+        with stages.stage("calibration and decision"):
+            chosen = calibrate_and_decide(corpus, cv, config)
+        with stages.stage("final teacher and student"):
+            teacher = fit_teacher(setup.teacher_embeddings, corpus.features, corpus.labels - 1, config.teacher_head)
+            final = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, np.arange(len(corpus.labels)),
+                                  config.seed, "student final")
+        with stages.stage("export and int8"):
+            fp32 = onnx_export.export(final, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
+            recipe = onnx_export.quantize(fp32, staging / "model.onnx", config.recipe)
+            (staging / "tokenizer.json").write_text(setup.student.tokenizer_json, encoding="utf-8")
+        baselines = None
+        if config.baselines:
+            with stages.stage("baselines (export.baselines)"):
+                baselines = report.baselines(data_root(config.data))
+        with stages.stage("bundle, runtime check and report"):
+            result = bundle_writer.write(staging, config, setup, corpus, cv, chosen, recipe, fp32, baselines, stages)
+        if config.latency:
+            with stages.stage("latency"):
+                result["latency"] = report.latency(setup, staging, corpus, config)
+        result["stages_s"] = dict(stages.seconds)
+        result["build_s"] = stages.total
+        bundle_writer.finish(staging, result)
+        if config.require_gate and not result["int8_gate"]["passes"]:
+            out = out.with_name(out.name + ".rejected")
+            result["bundle"] = str(out)
+        _replace_atomically(staging, out)
+    return result
+
+
+def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig) -> dict[str, Any]:
+    repeats = config.student_repeats
+    truth = np.tile(corpus.labels, repeats)
+    fired = calibrate.fired_rules(corpus.cases) * repeats
+    int8_logits = cv["student"]["int8"].reshape(-1, 5)
+    temperature = calibrate.fit_temperature(int8_logits, truth - 1)
+    from edge.decision import softmax
+
+    probs = {k: softmax(v.reshape(-1, 5), temperature) for k, v in cv["student"].items()}
+    point = calibrate.choose_operating_point(probs["int8"], truth, fired)
+    levels = {k: calibrate.final_levels(p, point.decision, fired) for k, p in probs.items()}
+    gate = calibrate.int8_agreement(levels["fp32"], levels["int8"], truth)
+    argmax_gate = calibrate.int8_agreement(probs["fp32"].argmax(1) + 1, probs["int8"].argmax(1) + 1, truth)
+    return {"temperature": temperature, "point": point, "gate": gate, "gate_argmax": argmax_gate,
+            "probs": probs, "levels": levels, "truth": truth, "fired": fired}
+
+
+def _replace_atomically(staging: Path, out: Path) -> None:
+    """Swap the new bundle in with renames, so the old one stays whole until the new one is."""
+    old = out.with_name(f".{out.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        out.rename(old)
+    shutil.move(str(staging), str(out))
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def summary_json(result: dict[str, Any]) -> str:
+    keys = ("bundle", "size_mb", "operating_point", "int8_gate", "cv_table", "latency", "build_s", "stages_s")
+    return json.dumps({k: result.get(k) for k in keys}, indent=2, default=str)

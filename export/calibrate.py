@@ -1,0 +1,107 @@
+"""Calibration and the decision rule, chosen on out-of-fold predictions.
+
+Temperature: one scalar minimising the negative log-likelihood of the OOF logits. Decision:
+minimum expected cost under ``C[pred][true]`` = level distance, times ``under_weight`` when the
+prediction is less urgent than the truth, times a further ``critical_weight`` when a truly
+critical case (level 1-2) would be sent to 3-5. The operating point is the most accurate
+setting whose final levels — after the raise-only safety rules, exactly as ``edge.triage``
+computes them — keep under-triage ≤ the nurse's 10 % and critical recall ≥ 0.80.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from edge import rules
+from edge.case import TriageCase
+from edge.decision import cost_matrix, decide, softmax
+from edge.metrics import compute
+
+UNDER_WEIGHTS = tuple(float(w) for w in np.round(np.arange(1.0, 8.01, 0.25), 2))
+CRITICAL_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
+MAX_UNDER_TRIAGE = 0.10
+MIN_CRITICAL_RECALL = 0.80
+MIN_ACCURACY = 0.68
+
+
+def fit_temperature(logits: np.ndarray, labels0: np.ndarray) -> float:
+    """Grid then golden-section-free refinement of NLL over T in [0.25, 5]."""
+    def nll(t: float) -> float:
+        p = softmax(logits, t)
+        return float(-np.log(np.clip(p[np.arange(len(labels0)), labels0], 1e-12, None)).mean())
+
+    grid = np.exp(np.linspace(np.log(0.25), np.log(5.0), 61))
+    best = float(grid[np.argmin([nll(t) for t in grid])])
+    fine = np.linspace(best * 0.93, best * 1.07, 29)
+    return round(float(fine[np.argmin([nll(t) for t in fine])]), 4)
+
+
+def decision_spec(under_weight: float, critical_weight: float = 1.0,
+                  review_below_confidence: float = 0.5) -> dict[str, Any]:
+    matrix = cost_matrix(under_weight)
+    matrix[2:, :2] *= critical_weight  # predicted 3-5 while the truth is 1-2
+    return {"rule": "min_expected_cost", "cost_matrix": np.round(matrix, 4).tolist(), "under_weight": under_weight,
+            "critical_weight": critical_weight, "review_below_confidence": review_below_confidence}
+
+
+def final_levels(probabilities: np.ndarray, decision: dict[str, Any], fired: Sequence[list]) -> np.ndarray:
+    """Decision rule then safety rules: the same two steps as ``edge.triage.Triager``."""
+    levels = decide(probabilities, decision)
+    return np.asarray([rules.apply(int(level), f) for level, f in zip(levels, fired)], dtype=np.int64)
+
+
+def fired_rules(cases: Sequence[TriageCase]) -> list[list]:
+    return [rules.evaluate(c) for c in cases]
+
+
+@dataclass
+class OperatingPoint:
+    decision: dict[str, Any]
+    metrics: dict[str, Any]
+    meets_targets: bool
+
+
+def summary(metrics: dict[str, Any]) -> dict[str, float]:
+    keys = ("accuracy", "macro_f1", "qwk", "under_triage", "over_triage", "critical_recall")
+    return {k: round(float(metrics[k]), 4) for k in keys if metrics.get(k) is not None}
+
+
+def choose_operating_point(probabilities: np.ndarray, truth: np.ndarray, fired: Sequence[list]) -> OperatingPoint:
+    candidates = []
+    for critical in CRITICAL_WEIGHTS:
+        for under in UNDER_WEIGHTS:
+            spec = decision_spec(under, critical)
+            m = compute(truth, final_levels(probabilities, spec, fired))
+            safe = m["under_triage"] <= MAX_UNDER_TRIAGE and m["critical_recall"] >= MIN_CRITICAL_RECALL
+            candidates.append((safe, m["accuracy"] if safe else -m["under_triage"], -under, -critical, spec, m))
+    safe, _, _, _, spec, m = max(candidates, key=lambda c: c[:4])
+    return OperatingPoint(spec, summary(m), bool(safe and m["accuracy"] >= MIN_ACCURACY))
+
+
+def tradeoff_curve(probabilities: np.ndarray, truth: np.ndarray, fired: Sequence[list],
+                   critical_weight: float = 1.0, weights: Sequence[float] = UNDER_WEIGHTS) -> list[dict[str, float]]:
+    rows = []
+    for under in weights:
+        m = compute(truth, final_levels(probabilities, decision_spec(under, critical_weight), fired))
+        rows.append({"under_weight": under, **summary(m)})
+    return rows
+
+
+def int8_agreement(fp32_levels: np.ndarray, int8_levels: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """The int8 gate: same level on ≥ 99.5 % of cases, or at least the headline metrics within
+    0.5 points and no case moved two or more levels toward less urgent."""
+    a, b = compute(truth, fp32_levels), compute(truth, int8_levels)
+    moved = int8_levels - fp32_levels  # > 0: int8 less urgent
+    deltas = {k: round(float(b[k] - a[k]), 4) for k in ("accuracy", "under_triage", "critical_recall")}
+    agreement = float((moved == 0).mean())
+    within = all(abs(v) <= 0.005 for v in deltas.values()) and int((moved >= 2).sum()) == 0
+    return {
+        "n": int(len(truth)), "agreement": round(agreement, 4), "changed": int((moved != 0).sum()),
+        "changed_less_urgent": int((moved > 0).sum()), "changed_more_urgent": int((moved < 0).sum()),
+        "moved_two_or_more_less_urgent": int((moved >= 2).sum()), "metric_deltas_int8_minus_fp32": deltas,
+        "passes_agreement_target": agreement >= 0.995, "passes_minimum": within,
+        "passes": agreement >= 0.995 or within,
+    }

@@ -1,0 +1,70 @@
+"""``edge-export``: build the model bundle from the data.
+
+    edge-export build --out models/triage-minilm-int8          # the shipped bundle
+    edge-export build --out /tmp/smoke --smoke                 # tiny random BERT, minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-export", description="Build-time tools for the triage model.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build", help="train teacher and student, export, quantize, gate and write a bundle")
+    build.add_argument("--out", required=True, help="bundle directory to write (replaced atomically)")
+    build.add_argument("--smoke", action="store_true", help="tiny random BERT from a config, 2 folds: a fast end-to-end check")
+    build.add_argument("--data", default=None, help="shared data root holding ktas-moon2019/ and nhamcs-ed-2022-docs/ (default ../shared/data)")
+    build.add_argument("--seed", type=int, default=None)
+    build.add_argument("--student-repeats", type=int, default=None, help="CV repeats for the student (each fold distils, exports, quantizes)")
+    build.add_argument("--teacher-repeats", type=int, default=None)
+    build.add_argument("--epochs", type=int, default=None, help="student fine-tuning epochs (0: frozen encoder, head only)")
+    build.add_argument("--layers", type=int, default=None, help="keep the student's first N encoder layers")
+    build.add_argument("--no-baselines", action="store_true", help="skip the baselines' CV (faster)")
+    build.add_argument("--no-latency", action="store_true")
+    build.add_argument("--limit", type=int, default=None, help="use only the first N labelled rows")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from export.build import BuildConfig, build, smoke_config, summary_json
+
+    out = Path(args.out)
+    data = Path(args.data) if args.data else None
+    config = smoke_config(out, data) if args.smoke else BuildConfig(out=out, data=data)
+    changes = {}
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    if args.student_repeats is not None:
+        changes["student_repeats"] = args.student_repeats
+    if args.teacher_repeats is not None:
+        changes["teacher_repeats"] = args.teacher_repeats
+    if args.layers is not None:
+        changes["student_layers"] = args.layers
+    if args.limit is not None:
+        changes["limit"] = args.limit
+    if args.no_baselines:
+        changes["baselines"] = False
+    if args.no_latency:
+        changes["latency"] = False
+    if args.epochs is not None:
+        changes["plan"] = replace(config.plan, finetune=args.epochs > 0,
+                                  train=replace(config.plan.train, epochs=max(args.epochs, 0)))
+    config = replace(config, **changes)
+    result = build(config)
+    print(summary_json(result))
+    gate = result["int8_gate"]
+    if not gate["passes"]:
+        print("edge-export: int8 gate failed (see REPORT.md); the bundle was written for inspection.", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

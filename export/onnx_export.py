@@ -1,0 +1,120 @@
+"""ONNX export (opset 17, dynamic batch and sequence axes) and int8 quantization.
+
+Quantization recipe: ONNX Runtime dynamic quantization — int8 weights per output channel,
+uint8 activations quantized per tensor at run time — applied to the encoder's MatMuls. Nodes
+that decide the level from few numbers stay fp32 (the fusion head and the structured-feature
+layer: tiny, and a rounding error there moves a borderline case straight to another level),
+and so do any encoder MatMuls listed as sensitive. The same recipe serves x86-64 and arm64:
+ONNX Runtime picks the int8 kernels (VNNI/AVX2 or NEON dot-product) at load time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+INPUT_NAMES = ["input_ids", "attention_mask", "features"]
+OUTPUT_NAME = "logits"
+OPSET = 17
+
+
+@dataclass(frozen=True)
+class QuantRecipe:
+    per_channel: bool = True
+    reduce_range: bool = False
+    quantize_embeddings: bool = True  # Gather on the word-embedding table: int8 rows
+    keep_fp32: tuple[str, ...] = field(default_factory=tuple)  # extra node names kept fp32
+
+    def describe(self, head_nodes: Sequence[str]) -> dict[str, object]:
+        return {
+            "method": "onnxruntime.quantization.quantize_dynamic",
+            "weights": "int8, per-channel" if self.per_channel else "int8, per-tensor",
+            "activations": "uint8, dynamic per-tensor (computed at run time)",
+            "op_types": ["MatMul"] + (["Gather"] if self.quantize_embeddings else []),
+            "reduce_range": self.reduce_range,
+            "kept_fp32": sorted(set(head_nodes) | set(self.keep_fp32)),
+            "kept_fp32_why": "fusion head and feature layer (decide the level from few numbers) and measured-sensitive encoder nodes",
+        }
+
+
+def export(model: torch.nn.Module, path: Path, n_features: int, vocab_size: int) -> Path:
+    """Trace the fused classifier into an ONNX graph with the bundle's signature."""
+    model.eval()
+    ids = torch.randint(5, max(6, vocab_size), (2, 8), dtype=torch.long)
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    feats = torch.zeros(2, n_features, dtype=torch.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (ids, mask, feats), str(path), input_names=INPUT_NAMES, output_names=[OUTPUT_NAME],
+            opset_version=OPSET, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                          "features": {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        )
+    return path
+
+
+def head_node_names(path: Path) -> list[str]:
+    """MatMul/Gemm nodes of the fusion head and feature layer (named /head/... by the tracer)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and "/head/" in n.name]
+
+
+def encoder_matmuls(path: Path) -> list[str]:
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    names = []
+    for node in graph.node:
+        if node.op_type == "MatMul" and "/head/" not in node.name:
+            # weight MatMuls only: their second input is an initializer
+            inits = {i.name for i in graph.initializer}
+            if node.input[1] in inits:
+                names.append(node.name)
+    return names
+
+
+def quantize(fp32: Path, int8: Path, recipe: QuantRecipe) -> dict[str, object]:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    head = head_node_names(fp32)
+    quantize_dynamic(
+        str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
+        reduce_range=recipe.reduce_range,
+        op_types_to_quantize=["MatMul"] + (["Gather"] if recipe.quantize_embeddings else []),
+        nodes_to_exclude=sorted(set(head) | set(recipe.keep_fp32)),
+        extra_options={"MatMulConstBOnly": True},
+    )
+    return recipe.describe(head)
+
+
+class OrtRunner:
+    """Run an exported graph the way the runtime does (same session settings)."""
+
+    def __init__(self, path: Path, threads: int = 2) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+    def logits(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        out = []
+        for start in range(0, len(ids), batch_size):
+            sl = slice(start, start + batch_size)
+            # trim padding columns this slice does not use, as the runtime pads to the longest
+            width = max(1, int(mask[sl].sum(axis=1).max()))
+            feeds = {"input_ids": ids[sl, :width].astype(np.int64), "attention_mask": mask[sl, :width].astype(np.int64),
+                     "features": features[sl].astype(np.float32)}
+            out.append(self.session.run([OUTPUT_NAME], feeds)[0])
+        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, 5))

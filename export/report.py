@@ -1,0 +1,204 @@
+"""The evaluation report beside the bundle: markdown, confusion matrix, reliability diagram,
+trade-off curve (plot + table + CSV), and the latency measurements."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRIC_COLUMNS = ("accuracy", "macro_f1", "qwk", "under_triage", "critical_recall")
+
+
+def baselines(root: Path) -> dict[str, Any] | None:
+    from export import baselines as bl
+    from export.data import KTAS_FILE
+
+    return bl.run_baselines(root / KTAS_FILE)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plots(staging: Path, chosen: dict[str, Any], result: dict[str, Any]) -> None:
+    from edge.metrics import confusion
+
+    plt = _plt()
+    matrix = confusion(chosen["truth"], chosen["levels"]["int8"])
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    ax.imshow(matrix, cmap="Blues")
+    for i in range(5):
+        for j in range(5):
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", color="black" if matrix[i, j] < matrix.max() / 2 else "white")
+    ax.set_xticks(range(5), [str(k) for k in range(1, 6)])
+    ax.set_yticks(range(5), [str(k) for k in range(1, 6)])
+    ax.set_xlabel("predicted level (int8, decision + rules)")
+    ax.set_ylabel("expert KTAS level")
+    ax.set_title("Out-of-fold confusion matrix")
+    fig.tight_layout()
+    fig.savefig(staging / "confusion_matrix.png", dpi=110)
+    plt.close(fig)
+
+    probs = chosen["probs"]["int8"]
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) + 1) == chosen["truth"]
+    edges = np.linspace(0, 1, 11)
+    centres, accuracy, counts = [], [], []
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (confidence > lo) & (confidence <= hi)
+        if inside.any():
+            centres.append(float(confidence[inside].mean()))
+            accuracy.append(float(correct[inside].mean()))
+            counts.append(int(inside.sum()))
+            ece += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    result["calibration"]["ece_10_bins"] = round(float(ece), 4)
+    result["calibration"]["reliability"] = [{"confidence": round(c, 3), "accuracy": round(a, 3), "n": n}
+                                            for c, a, n in zip(centres, accuracy, counts)]
+    fig, ax = plt.subplots(figsize=(4.6, 4))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    ax.plot(centres, accuracy, "o-", label=f"int8, T={result['calibration']['temperature']:.2f} (ECE {ece:.3f})")
+    ax.set_xlabel("confidence (top-class probability)")
+    ax.set_ylabel("accuracy (argmax level)")
+    ax.set_title("Reliability diagram (out-of-fold)")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(staging / "reliability_diagram.png", dpi=110)
+    plt.close(fig)
+
+    curves = {"student int8 (shipped decision family)": result["tradeoff_int8"],
+              "student int8 (critical weight 1)": result["tradeoff_int8_critical_weight_1"]}
+    if result.get("tradeoff_regression"):
+        curves["regression + rules (export.baselines)"] = result["tradeoff_regression"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, curve in curves.items():
+        ut = [p["under_triage"] for p in curve]
+        axes[0].plot(ut, [p["accuracy"] for p in curve], "o-", ms=3, label=name)
+        axes[1].plot(ut, [p["critical_recall"] for p in curve], "o-", ms=3, label=name)
+    op = result["operating_point"]
+    for ax, key, target in ((axes[0], "accuracy", 0.68), (axes[1], "critical_recall", 0.80)):
+        ax.axvline(0.10, color="red", ls=":", label="nurse under-triage 10 %")
+        ax.axhline(target, color="grey", ls=":")
+        ax.plot([op["under_triage"]], [op[key]], "r*", ms=14, label="shipped operating point")
+        ax.set_xlabel("under-triage rate")
+        ax.set_ylabel(key.replace("_", " "))
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Trade-off across decision settings (under-weight), out-of-fold, after safety rules")
+    fig.tight_layout()
+    fig.savefig(staging / "tradeoff.png", dpi=110)
+    plt.close(fig)
+    with (staging / "tradeoff.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "under_weight", "accuracy", "under_triage", "over_triage", "critical_recall"])
+        for name, curve in curves.items():
+            for p in curve:
+                writer.writerow([name, p["under_weight"], *(round(p[k], 4) for k in ("accuracy", "under_triage", "over_triage", "critical_recall"))])
+
+
+def _cell(stats: dict[str, float] | None) -> str:
+    return "–" if not stats else f"{stats['mean']:.3f} ± {stats['sd']:.3f}"
+
+
+def write_markdown(staging: Path, result: dict[str, Any]) -> None:
+    m = result["manifest"]
+    ev = m["evaluation"]
+    op = result["operating_point"]
+    gate = result["int8_gate"]
+    lines = [f"# {m['name']} {m['version']} — evaluation report", "",
+             f"Built {m['created']} by `{m['build']['command']}` (seed {m['build']['seed']}). "
+             f"Base model {m['base_model']['name']} ({m['base_model']['license']}, `{m['base_model']['package']}`); "
+             f"teacher {m['teacher_model']['name']}.", "",
+             "## Cross-validation (out-of-fold, `export.cv` folds shared with the baselines)", "",
+             f"{ev['cv']['splits']}-fold stratified CV; teacher {ev['cv']['teacher_repeats']} repeat(s), student "
+             f"{ev['cv']['student_repeats']} repeat(s) (each student fold is distilled, exported and quantized). "
+             "Mean ± sd over folds.", "",
+             "| model | accuracy | macro-F1 | QWK | under-triage | critical recall |", "|---|---|---|---|---|---|"]
+    for name, row in result["cv_table"].items():
+        lines.append(f"| {name} | " + " | ".join(_cell(row.get(k)) for k in METRIC_COLUMNS) + " |")
+    lines += ["", "## Shipped operating point (int8, calibrated, min expected cost, then safety rules)", "",
+              f"Temperature {m['calibration']['temperature']}; under-weight {op['under_weight']}, critical weight "
+              f"{op['critical_weight']} (cost matrix in manifest). Out-of-fold: accuracy {op['accuracy']:.3f}, "
+              f"under-triage {op['under_triage']:.3f}, over-triage {op['over_triage']:.3f}, critical recall "
+              f"{op['critical_recall']:.3f}, QWK {op['qwk']:.3f}. Targets (under-triage ≤ 0.10, accuracy ≥ 0.68, "
+              f"critical recall ≥ 0.80): **{'met' if op['meets_targets'] else 'NOT met'}**.", "",
+              "![confusion](confusion_matrix.png) ![reliability](reliability_diagram.png)", "",
+              f"Calibration: ECE (10 bins) {result['calibration'].get('ece_10_bins')}.", "",
+              "## int8 vs fp32 (out-of-fold, same decision and rules)", "",
+              f"Same level on {gate['agreement']:.2%} of {gate['n']} cases ({gate['changed']} changed: "
+              f"{gate['changed_less_urgent']} less urgent, {gate['changed_more_urgent']} more urgent; "
+              f"{gate['moved_two_or_more_less_urgent']} moved ≥ 2 levels less urgent). Metric deltas int8 − fp32: "
+              f"{gate['metric_deltas_int8_minus_fp32']}. Gate: **{'pass' if gate['passes'] else 'FAIL'}** "
+              f"(≥ 99.5 % agreement: {gate['passes_agreement_target']}; minimum criteria: {gate['passes_minimum']}).", "",
+              f"Recipe: {m['quantization']['method']}, weights {m['quantization']['weights']}, activations "
+              f"{m['quantization']['activations']}, fp32 nodes: {', '.join(m['quantization']['kept_fp32'])}.", "",
+              "## Trade-off across decision settings", "", "![tradeoff](tradeoff.png)", "",
+              "| model | under-weight | accuracy | under-triage | critical recall |", "|---|---|---|---|---|"]
+    curves = {"student int8": result["tradeoff_int8"]}
+    if result.get("tradeoff_regression"):
+        curves["regression + rules"] = result["tradeoff_regression"]
+    for name, curve in curves.items():
+        for p in curve:
+            if float(p["under_weight"]) in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0):
+                lines.append(f"| {name} | {p['under_weight']:g} | {p['accuracy']:.3f} | {p['under_triage']:.3f} | {p['critical_recall']:.3f} |")
+    lines += ["", "Full curves: `tradeoff.csv`.", "", "## Size and shrinking", "",
+              f"Bundle {result['size_mb']} MB (int8 graph {result['model_mb']} MB; fp32 graph {result['fp32_mb']} MB). "
+              f"Shrink steps: {m['shrink']}.", ""]
+    if result.get("latency"):
+        lines += ["## Latency (this build machine, shared CPU; median of repeated single-case runs)", "",
+                  "| model | median ms |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in result["latency"].items() if k.endswith("_ms")]
+        lines += ["", f"Median complaint: {result['latency'].get('median_tokens')} tokens.", ""]
+    lines += ["## Build stages (s)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in (result.get("stages_s") or {}).items()]
+    lines += [f"| total | {result.get('build_s')} |", "",
+              f"In-sample runtime check (bundle through `edge.triage.Triager` on its own training rows; not an "
+              f"accuracy estimate): {result['in_sample']}.", ""]
+    (staging / "REPORT.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def latency(setup, staging: Path, corpus, config) -> dict[str, Any]:
+    """Single-case latency at the median complaint length: teacher (PyTorch, encoder + head) and
+    student (the bundle through TriageModel, int8; and the fp32 graph)."""
+    import torch
+
+    from edge.model import RuntimeOptions, TriageModel
+    from export.teacher import fit_teacher
+
+    lengths = [len(setup.student.tokenizer().encode(t).ids) for t in corpus.texts]
+    median_tokens = int(statistics.median(lengths))
+    case = corpus.cases[int(np.argmin([abs(n - median_tokens) for n in lengths]))]
+    out: dict[str, Any] = {"median_tokens": median_tokens, "threads": config.threads}
+
+    def timed(fn, runs: int) -> float:
+        fn()
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - started) * 1000)
+        return round(statistics.median(samples), 2)
+
+    teacher = fit_teacher(setup.teacher_embeddings[:64], corpus.features[:64], corpus.labels[:64] - 1,
+                          config.teacher_head.__class__(epochs=1))
+    feats = corpus.features[:1]
+
+    def teacher_once() -> None:
+        with torch.no_grad():
+            pooled = setup.teacher.embed([case.complaint], desc="latency")
+            teacher.logits(pooled, feats)
+
+    out["teacher_pytorch_fp32_ms"] = timed(teacher_once, 20)
+    for threads in (1, config.threads):
+        model = TriageModel.load(staging, RuntimeOptions(intra_op_threads=threads))
+        out[f"student_int8_bundle_{threads}thread_ms"] = timed(lambda: model.logits([case]), 200)
+    return out

@@ -1,0 +1,62 @@
+"""The student: a small encoder (all-MiniLM-L6-v2, vocabulary pruned to the domain, optionally
+fewer layers) with the fusion head, distilled from the teacher's soft labels plus hard labels.
+
+Training runs in two steps: the head first learns on the frozen encoder's pooled embeddings
+(seconds, and it gives fine-tuning a sensible starting point), then — unless the build asks for
+a frozen encoder — every weight is fine-tuned for a few epochs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from export.modeling import FusedClassifier, FusionHead
+from export.teacher import TextEncoder
+from export.train import HeadConfig, StudentConfig, seed_everything, train_head, train_student
+
+
+@dataclass
+class StudentFactory:
+    """Makes a fresh student encoder (same weights every time) and knows its tokenizer."""
+
+    make_encoder: Callable[[], torch.nn.Module]
+    tokenizer_json: str
+    pad_id: int
+    pad_token: str
+
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer.from_str(self.tokenizer_json)
+
+    @property
+    def pad(self) -> tuple[int, str]:
+        return self.pad_id, self.pad_token
+
+
+@dataclass(frozen=True)
+class StudentPlan:
+    finetune: bool = True
+    head: HeadConfig = HeadConfig()
+    train: StudentConfig = StudentConfig()
+
+
+def fit_student(factory: StudentFactory, texts: Sequence[str], features: np.ndarray, labels: np.ndarray,
+                soft: np.ndarray, plan: StudentPlan, desc: str = "student") -> FusedClassifier:
+    """``labels`` 0..4 or -1; ``soft`` teacher probabilities at the distillation temperature."""
+    seed_everything(plan.train.seed)
+    encoder = factory.make_encoder()
+    text = TextEncoder(encoder, factory.tokenizer(), factory.pad_id, factory.pad_token, plan.train.max_len)
+    pooled = text.embed(texts, desc=f"{desc} embed")
+    scale = 1.0 / (float((pooled - pooled.mean(axis=0)).std()) or 1.0)
+    head = FusionHead(pooled.shape[1], features.shape[1], plan.head.dropout)
+    train_head(pooled * scale, features, labels, plan.head, soft=soft, alpha=plan.train.alpha,
+               distill_temperature=plan.train.distill_temperature, head=head)
+    model = FusedClassifier(encoder, head, text_scale=scale)
+    if plan.finetune and plan.train.epochs > 0:
+        train_student(model, factory.tokenizer(), factory.pad, texts, features, labels, soft, plan.train, desc=desc)
+    model.eval()
+    return model
