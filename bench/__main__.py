@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import energy, floor, model_level, plots, report, server, service_level
+from bench import energy, floor, model_level, plots, report, service_level, service_runs
 from bench.backends import SHIPPED
-from bench.hot_board import make_hot_root, wait_for_state
 from bench.inputs import build_inputs, load_cases
 from bench.stats import LoopBudget, sig
 
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                                                  budget=LoopBudget(warmup=2, min_runs=10, max_runs=100, max_seconds=0.25),
                                                  student_onnx=args.student_onnx)
         load_config = service_level.LoadConfig(concurrency=(1, 4), seconds_per_level=1.5, max_requests_per_level=600,
-                                               hot_concurrency=(4,))
+                                               hot_concurrency=(4,), critical_concurrency=(4,))
         cold_starts = 0
     else:
         ml_config = model_level.ModelLevelConfig(with_torch=not args.no_torch, student_onnx=args.student_onnx)
@@ -137,52 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         errors["floor"] = f"{type(error).__name__}: {error}"
         traceback.print_exc()
 
-    # 2.–3. Service level, hot board and cold start.
+    # 2.–3. Service level (normal, hot, critical board) and cold start.
     service: dict[str, Any] = {}
     cold: list[float] = []
     if not args.no_service:
-        _, cases = load_cases()
-        payloads = service_level.payloads_from(cases)
         from edge.config import ServiceConfig
 
-        deadline_ms = ServiceConfig().deadline_ms
-        for label, levels, hot in (("normal", load_config.concurrency, False), ("hot", load_config.hot_concurrency, True)):
-            try:
-                how = None
-                root = None
-                if hot:
-                    root, how = make_hot_root(scratch / "hot-board")
-                # The hot run samples sensors often and enters a state after 1 s (default 5 s) so
-                # the load starts hot; the policy table itself is the service's.
-                hot_settings = {"monitor_interval_s": 0.25} if hot else None
-                hot_tables = {"policy": {"thermal_enter_after_s": 1.0}} if hot else None
-                handle = server.start(bundle_dir, monitor_root=str(root) if root else None, extra=hot_settings,
-                                      tables=hot_tables)
-                cold.append(handle.cold_start_s)
-                try:
-                    if hot and not wait_for_state(handle.get):
-                        raise RuntimeError("the service never reported the hot thermal state from the fake board")
-                    service[label] = service_level.run(handle, payloads, levels, load_config, deadline_ms, label, log)
-                    service[label]["fake_board"] = how
-                    status, body = handle.get("/metrics")
-                    if status == 200:
-                        service[label]["policy_metrics"] = [line for line in body.decode(errors="replace").splitlines()
-                                                            if "policy" in line or "degraded" in line][:40]
-                finally:
-                    handle.stop()
-            except Exception as error:
-                errors[f"service_{label}"] = f"{type(error).__name__}: {error}"
-                traceback.print_exc()
-        for _ in range(cold_starts):
-            try:
-                handle = server.start(bundle_dir)
-                cold.append(handle.cold_start_s)
-                handle.stop()
-            except Exception as error:
-                errors["cold_start"] = f"{type(error).__name__}: {error}"
-                break
-        if cold:
-            log(f"cold start to /readyz 200: {', '.join(f'{c:.2f}' for c in cold)} s")
+        _, cases = load_cases()
+        service, cold = service_runs.run(bundle_dir, service_level.payloads_from(cases), load_config,
+                                         ServiceConfig().deadline_ms, cold_starts, scratch, log, errors)
 
     # 4. Energy: the shipped bundle, 1 thread, median complaint.
     energy_result: dict[str, Any] = {}
@@ -237,10 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         "service_p50_ms_by_concurrency": {str(r["concurrency"]): r["p50_ms"] for r in normal["levels"]} if normal else None,
         "service_max_rps": sustained["rps"] if sustained else None,
         "service_max_rps_detail": sustained,
-        "service_hot": ({"levels": [{k: r[k] for k in ("concurrency", "throughput_rps", "p50_ms", "p99_ms", "degraded",
-                                                        "degraded_by_reason", "deadline_misses", "errors_5xx")}
-                                    for r in service["hot"]["levels"]], "fake_board": service["hot"].get("fake_board")}
-                        if service.get("hot") else None),
+        **{f"service_{key}": ({"levels": [{k: r[k] for k in ("concurrency", "throughput_rps", "model_answers_rps", "p50_ms",
+                                                               "p99_ms", "degraded", "degraded_by_reason", "deadline_misses",
+                                                               "errors_5xx")} for r in service[key]["levels"]],
+                                "fake_board": service[key].get("fake_board"), "policy_metrics": service[key].get("policy_metrics")}
+                               if service.get(key) else None) for key in ("hot", "critical")},
         "rss_mb": normal["rss_mb_max"] if normal else None,
         "cold_start_s": round(float(np.median(cold)), 3) if cold else None,
         "cold_start_samples_s": [round(c, 3) for c in cold],

@@ -124,7 +124,8 @@ def run(bundle_dir: Path, inputs: BenchInputs, config: ModelLevelConfig, log: Ca
         from bench import torch_models as tm
 
         tm.export_onnx_fp32(torch_models["student"], str(student_onnx))
-        described[B.STUDENT_ORT_FP32] = f"exported by bench from the PyTorch student ({torch_models['student'].weights}), opset 17"
+        described[B.STUDENT_ORT_FP32] = (f"exported by bench (export.onnx_export when present) from the PyTorch student "
+                                          f"({torch_models['student'].weights}), opset 17")
     elif student_onnx is not None:
         described[B.STUDENT_ORT_FP32] = f"fp32 graph {student_onnx}"
     else:

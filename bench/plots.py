@@ -81,7 +81,7 @@ def median_length_bars(summary: dict[str, Any], out: Path) -> str:
 def service_curves(service: dict[str, Any], out: Path) -> str:
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for run, style in ((service.get("normal"), "-"), (service.get("hot"), "--")):
+    for run, style in ((service.get("normal"), "-"), (service.get("hot"), "--"), (service.get("critical"), ":")):
         if not run:
             continue
         levels = run["levels"]
@@ -113,7 +113,7 @@ def service_curves(service: dict[str, Any], out: Path) -> str:
 def service_rss(service: dict[str, Any], out: Path) -> str:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.8))
-    for key in ("normal", "hot"):
+    for key in ("normal", "hot", "critical"):
         run = service.get(key)
         if run and run["rss_samples"]:
             ax.plot([s["t_s"] for s in run["rss_samples"]], [s["rss_mb"] for s in run["rss_samples"]], label=run["label"])

@@ -72,7 +72,7 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
     for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_ms", "fraction_of_floor",
                 "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):
         lines.append(f"| {key} | {_fmt(summary.get(key), 4)} |")
-    for key in ("normal", "hot"):
+    for key in ("normal", "hot", "critical"):
         run = service.get(key)
         if not run:
             continue

@@ -24,8 +24,9 @@ from bench.stats import summarize_ms
 class LoadConfig:
     concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
     seconds_per_level: float = 8.0
-    max_requests_per_level: int = 4000
+    max_requests_per_level: int = 6000
     hot_concurrency: tuple[int, ...] = (1, 4)
+    critical_concurrency: tuple[int, ...] = (4,)
     request_timeout_s: float = 10.0
 
 
@@ -85,15 +86,16 @@ def _client(port: int, payloads: list[bytes], stop_at: float, budget: list[int],
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-                records.append((started, time.perf_counter(), 0, None))
+                records.append((started, time.perf_counter(), 0, None, None))
                 continue
-            degraded = None
+            degraded = level = None
             if status == 200:
                 try:
-                    degraded = json.loads(data).get("degraded")
+                    answer = json.loads(data)
+                    degraded, level = answer.get("degraded"), answer.get("level")
                 except ValueError:
                     status = -1  # a 200 that is not JSON is a failure, counted as such
-            records.append((started, time.perf_counter(), status, degraded))
+            records.append((started, time.perf_counter(), status, degraded, level))
     finally:
         conn.close()
 
@@ -113,14 +115,16 @@ def run_level(server: ServerHandle, payloads: list[bytes], concurrency: int, con
     for t in threads:
         t.join(timeout=config.seconds_per_level + config.request_timeout_s + 5)
     elapsed = max(1e-9, max((r[1] for r in records), default=time.perf_counter()) - started)
-    latencies = [(end - start) * 1000.0 for start, end, _, _ in records]
+    latencies = [(end - start) * 1000.0 for start, end, *_ in records]
     statuses: dict[str, int] = {}
-    for _, _, status, _ in records:
+    for _, _, status, _, _ in records:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     degraded: dict[str, int] = {}
-    for _, _, status, reason in records:
+    degraded_low_acuity = 0  # a degraded answer must say "clinician review now" (level 1-2), never lower
+    for _, _, status, reason, level in records:
         if status == 200 and reason:
             degraded[str(reason)] = degraded.get(str(reason), 0) + 1
+            degraded_low_acuity += int(not isinstance(level, int) or level > 2)
     ok = statuses.get("200", 0)
     n_degraded = sum(degraded.values())
     stats = summarize_ms(latencies)
@@ -129,7 +133,8 @@ def run_level(server: ServerHandle, payloads: list[bytes], concurrency: int, con
         "throughput_rps": round(len(records) / elapsed, 2), "model_answers_rps": round((ok - n_degraded) / elapsed, 2),
         **stats, "deadline_ms": deadline_ms,
         "deadline_misses": int(sum(1 for v in latencies if v > deadline_ms)),
-        "degraded": n_degraded, "degraded_by_reason": degraded, "status_counts": statuses,
+        "degraded": n_degraded, "degraded_by_reason": degraded, "degraded_low_acuity": degraded_low_acuity,
+        "status_counts": statuses,
         "errors_5xx": int(sum(c for s, c in statuses.items() if s.startswith("5"))),
     }
 

@@ -82,6 +82,16 @@ def test_service_ran_loopback_levels_and_hot_board(quick_run):
     assert results["service"]["hot"]["levels"][0]["requests"] > 0
 
 
+def test_critical_board_answers_degraded_toward_review(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    critical = results["service"]["critical"]["levels"][0]
+    assert critical["requests"] > 0
+    assert critical["degraded"] == critical["requests"], critical["status_counts"]
+    assert set(critical["degraded_by_reason"]) == {"thermal"}
+    assert critical["degraded_low_acuity"] == 0
+
+
 def test_plots_and_table_written(quick_run):
     out, _ = quick_run
     summary = json.loads((out / "summary.json").read_text())
