@@ -191,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
         **report.speedups(backends),
         "floor_ms": floor_ms,
         "fraction_of_floor": sig(floor_ms / shipped["p50_ms"]) if floor_ms is not None and shipped.get("p50_ms") else None,
-        "floor_method": "matmul FLOPs counted from the shipped ONNX graph at the median length / measured "
-                        "onnxruntime MatMulInteger int8 peak at the same threads; fraction_of_floor = floor_ms / shipped p50",
+        "floor_method": "floor = matrix-multiply FLOPs counted from the shipped ONNX graph's MatMul/MatMulInteger/Gemm "
+                        "nodes (operand shapes observed at that length) / this CPU's measured int8 peak (onnxruntime "
+                        "MatMulInteger uint8×int8→int32, best run, same threads); fraction_of_floor = floor_ms / shipped p50 "
+                        "(1.0 = at the floor). Element-wise ops are not counted, so the floor is optimistic.",
         "floor_flops_at_median": floor_result.get("flops", {}).get(median_key, {}).get("flops"),
+        "floor_table": report.floor_table(floor_result, model["rows"]) if floor_result else [],
         "service_p99_ms": normal["levels"][0]["p99_ms"] if normal else None,
         "service_p99_ms_by_concurrency": {str(r["concurrency"]): r["p99_ms"] for r in normal["levels"]} if normal else None,
         "service_p50_ms_by_concurrency": {str(r["concurrency"]): r["p50_ms"] for r in normal["levels"]} if normal else None,

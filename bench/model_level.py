@@ -8,6 +8,7 @@ Backends run one after another, never concurrently, each warmed up first.
 from __future__ import annotations
 
 import gc
+import time
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,7 @@ def run(bundle_dir: Path, inputs: BenchInputs, config: ModelLevelConfig, log: Ca
         if student_onnx is not None:
             candidates.append(B.ort_backend(B.STUDENT_ORT_FP32, student_onnx, threads, described[B.STUDENT_ORT_FP32]))
         for backend in [*candidates, shipped]:
+            time.sleep(0.3)  # let the previous backend's worker threads stop spinning before timing
             rows.extend(time_backend(backend, inputs, sets, config.budget, log))
         del candidates, shipped
         gc.collect()

@@ -48,6 +48,20 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def floor_table(floor: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per thread count and length: FLOPs, the floor, the shipped p50 and the fraction reached."""
+    out = []
+    for threads, entry in floor.get("by_threads", {}).items():
+        for tokens, floor_ms in entry["by_tokens"].items():
+            shipped = next((r for r in rows if r["backend"] == SHIPPED and r["threads"] == int(threads)
+                            and r["tokens"] == int(tokens) and r["input"] != "real"), None)
+            out.append({"threads": int(threads), "tokens": int(tokens), "mflops": round(floor["flops"][tokens]["flops"] / 1e6, 2),
+                        "int8_peak_gops": entry["throughput"]["peak_gops"], "floor_ms": floor_ms,
+                        "shipped_p50_ms": shipped["p50_ms"] if shipped else None,
+                        "fraction_of_floor": float(f"{floor_ms / shipped['p50_ms']:.3g}") if shipped else None})
+    return out
+
+
 def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, Any]) -> str:
     lines = [f"# Benchmark results ({'quick' if summary['quick'] else 'full'} run, {summary['finished_utc']})", ""]
     lines += [f"- Machine: {summary['machine']['cpu']}, {summary['machine']['cores']} cores; load average "
@@ -68,6 +82,13 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
         lines.append(f"\n{r['backend']} at {r['threads']} thread(s), {r['input']} ({r['tokens']} tokens): cannot run ({r['error']})")
     for name, why in model.get("skipped", {}).items():
         lines.append(f"\n{name}: skipped ({why})")
+    if summary.get("floor_table"):
+        lines += ["", "## Compute floor of the shipped graph", "", summary["floor_method"], "",
+                  "| threads | tokens | MFLOP | int8 peak GOPS | floor ms | shipped p50 ms | fraction of floor |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in summary["floor_table"]:
+            lines.append(f"| {r['threads']} | {r['tokens']} | {r['mflops']} | {r['int8_peak_gops']} | {_fmt(r['floor_ms'], 4)} | "
+                         f"{_fmt(r['shipped_p50_ms'], 3)} | {_fmt(r['fraction_of_floor'], 3)} |")
     lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
     for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_ms", "fraction_of_floor",
                 "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):
