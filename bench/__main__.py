@@ -168,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
             return runs
 
         energy_result = energy.measure(loop, shipped_row["cpu_s_per_inference"] if shipped_row and not energy.rapl_zones() else None)
+        if service.get("normal") and "watts_per_busy_core" in energy_result:
+            # The whole request path (HTTP, JSON, rules, audit write) on the same power figure.
+            per_request = service["normal"]["server_cpu_seconds_per_request"]
+            energy_result["service_joules_per_request"] = float(f"{per_request * energy_result['watts_per_busy_core']:.4g}")
+            energy_result["service_cpu_seconds_per_request"] = per_request
     except Exception as error:
         errors["energy"] = f"{type(error).__name__}: {error}"
         traceback.print_exc()
