@@ -8,7 +8,7 @@ decision settings (:func:`edge.decision.cost_matrix` under-weight) to give the t
 the student's report plots beside its own: :func:`tradeoff_curve` takes any model's OOF
 probabilities, so model-build can call it on the student too.
 
-    python -m export.baselines --out build/baselines
+    edge-export baselines --out build/baselines      # or: python -m export.baselines --out DIR
 """
 
 from __future__ import annotations

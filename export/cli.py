@@ -28,11 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-baselines", action="store_true", help="skip the baselines' CV (faster)")
     build.add_argument("--no-latency", action="store_true")
     build.add_argument("--limit", type=int, default=None, help="use only the first N labelled rows")
+    from export import baselines  # hook owned by export/baselines.py
+    baselines.add_arguments(sub.add_parser("baselines", help="CV table and trade-off curve of the baselines"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "baselines":
+        from export import baselines
+        return baselines.run(args)
     from export.build import BuildConfig, build, smoke_config, summary_json
 
     out = Path(args.out)

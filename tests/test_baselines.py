@@ -100,7 +100,8 @@ def test_tradeoff_is_monotone_and_picks_the_operating_point() -> None:
 
 
 def test_cli_two_fold_run_on_the_real_data(tmp_path: Path, ktas_csv: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "export.baselines", "--out", str(tmp_path), "--data", str(ktas_csv),
+    edge_export = Path(sys.executable).parent / "edge-export"  # the installed hook; `python -m` below
+    proc = subprocess.run([str(edge_export), "baselines", "--out", str(tmp_path), "--data", str(ktas_csv),
                            "--splits", "2", "--repeats", "1"], cwd=REPO, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((tmp_path / "baselines.json").read_text())
@@ -120,3 +121,9 @@ def test_cli_two_fold_run_on_the_real_data(tmp_path: Path, ktas_csv: Path) -> No
     assert point is not None and point["under_triage"] <= 0.10
     table = (tmp_path / "baselines.md").read_text()
     assert "| nurse | 0.86" in table and "under-triage ≤ 10%" in table
+
+
+def test_cli_missing_data_is_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "export.baselines", "--out", str(tmp_path), "--data",
+                           str(tmp_path / "absent.csv")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--data" in proc.stderr and not (tmp_path / "baselines.json").exists()
