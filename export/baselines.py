@@ -255,8 +255,8 @@ def run_baselines(data: str | Path = DEFAULT_DATA, n_splits: int = DEFAULT_SPLIT
                "summary": "mean ± sample sd over the folds of every repeat"},
         "regression_config": asdict(config),
         "regression_temperatures": [round(t, 4) for t in regression.temperatures],
-        "models": {m.name: {"summary": summarize(fold_metrics(m, labels, folds)),
-                            "folds": fold_metrics(m, labels, folds)} for m in models},
+        "models": {m.name: {"summary": summarize(per_fold), "folds": per_fold}
+                   for m in models for per_fold in [fold_metrics(m, labels, folds)]},
         "tradeoff": {
             "method": "min expected cost under edge.decision.cost_matrix(under_weight) on calibrated OOF "
                       "probabilities pooled per repeat; mean ± sd over repeats",
