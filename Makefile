@@ -57,3 +57,39 @@ model-deps: $(VENV)/.model-deps
 # Rebuild the shipped bundle from ../shared/data (fixed seeds; CPU; see models/triage-minilm-int8/REPORT.md).
 build-model: model-deps
 	$(VENV)/bin/edge-export build --out $(MODEL)
+
+# --- Deploy (issue 5): offline install bundle, ARM verification under QEMU, systemd boot test ---
+# make bundle TARGET=aarch64|x86_64 PY=3.11|3.10 -> dist/edge-triage-<version>-<target>-py<PY>.tar.gz
+# Here PY on the command line names the *board's* Python; the venv's interpreter keeps its name.
+ifeq ($(origin PY),command line)
+TARGET_PY := $(PY)
+override PY := $(VENV)/bin/python
+override PIP := $(PY) -m pip
+else
+TARGET_PY ?= 3.11
+endif
+TARGET ?= $(shell uname -m)
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+KTAS ?= ../shared/data/ktas-moon2019/data.csv
+ARM_BUNDLE := dist/edge-triage-$(VERSION)-aarch64-py3.11.tar.gz
+HOST_BUNDLE := dist/edge-triage-$(VERSION)-$(shell uname -m)-py3.11.tar.gz
+
+.PHONY: bundle verify-arm boot-test deploy-tools
+
+# System tools for verify-arm and boot-test (Debian/Ubuntu), installed only when missing.
+deploy-tools:
+	@command -v systemd-analyze >/dev/null && command -v systemd-nspawn >/dev/null \
+	  && command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null \
+	  || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      systemd systemd-container debootstrap qemu-user-static)
+
+bundle: setup
+	$(VENV)/bin/python deploy/build_bundle.py --target $(TARGET) --python $(TARGET_PY) --model $(MODEL)
+
+verify-arm: setup deploy-tools
+	$(VENV)/bin/python deploy/build_bundle.py --target aarch64 --python 3.11 --model $(MODEL)
+	$(VENV)/bin/python deploy/verify_arm.py --bundle $(ARM_BUNDLE) --data $(KTAS)
+
+boot-test: setup deploy-tools
+	$(VENV)/bin/python deploy/build_bundle.py --target $(shell uname -m) --python 3.11 --model $(MODEL)
+	deploy/boot_test.sh $(HOST_BUNDLE) dist/boot-test.log
