@@ -52,6 +52,7 @@ class ServiceConfig:
     monitor_root: str = "/"
     monitor_interval_s: float = 2.0
     max_body_bytes: int = 16384
+    worker_stuck_s: float = 10.0  # an inference busy longer than this (and 2x deadline_max) is stuck
     monitor: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +70,8 @@ class ServiceConfig:
                 "Deadlines must satisfy 1 <= deadline_min_ms <= deadline_ms <= deadline_max_ms.",
                 field="deadline_ms",
             )
+        if self.worker_stuck_s <= 0:
+            raise ConfigError("config_invalid", "'worker_stuck_s' must be above 0.", field="worker_stuck_s")
         if self.monitor_interval_s <= 0:
             raise ConfigError("config_invalid", "'monitor_interval_s' must be above 0.", field="monitor_interval_s")
         if self.audit_synchronous.upper() not in ("NORMAL", "FULL"):

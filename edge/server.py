@@ -53,12 +53,18 @@ class EdgeServer:
 
     def _watchdog(self, interval: float) -> None:
         # Ping at half the interval, and only when healthy: silence is how systemd learns we are stuck.
+        was_healthy = True
         while not self._stop.wait(interval / 2):
-            if self.state.healthy():
+            healthy = self.state.healthy()
+            if healthy:
                 sdnotify.watchdog()
                 sdnotify.status(self.status_line())
-            else:
-                log.error("health check failed; withholding the watchdog ping")
+            elif was_healthy:  # once per episode, not every half interval
+                log.error("inference worker stuck or dead; withholding watchdog pings")
+                sdnotify.status("unhealthy: inference worker stuck; watchdog pings withheld")
+            if healthy and not was_healthy:
+                log.warning("inference worker healthy again; watchdog pings resumed")
+            was_healthy = healthy
 
     def serve_forever(self) -> None:
         """Run until :meth:`stop` (another thread) or SIGTERM/SIGINT (main thread)."""

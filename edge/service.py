@@ -62,7 +62,7 @@ class ServiceState:
 
     @property
     def stuck_after_s(self) -> float:
-        return max(10.0, 4.0 * self.config.deadline_max_ms / 1000.0)
+        return max(self.config.worker_stuck_s, 2.0 * self.config.deadline_max_ms / 1000.0)
 
     def healthy(self) -> bool:
         """For the systemd watchdog: the service's own workers are alive and not stuck."""

@@ -105,11 +105,12 @@ def test_remote_client_through_the_app(tiny_bundle: Path, tmp_path: Path) -> Non
         app.extensions["edge"].stop()
 
 
-def _start_serve(tmp_path: Path, bundle: Path, token: Path) -> tuple[subprocess.Popen, list[str], str]:
-    env = {**os.environ, "EDGE_TRIAGE_AUDIT_DB": str(tmp_path / "audit.sqlite3"),
-           "EDGE_TRIAGE_AUDIT_KEY_FILE": str(tmp_path / "audit.key"), "EDGE_TRIAGE_TOKEN_FILE": str(token),
-           "PYTHONUNBUFFERED": "1"}
-    env.pop("NOTIFY_SOCKET", None)
+def _start_serve(tmp_path: Path, bundle: Path, token: Path,
+                 extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, list[str], str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+    env.update({"EDGE_TRIAGE_AUDIT_DB": str(tmp_path / "audit.sqlite3"), "PYTHONUNBUFFERED": "1",
+                "EDGE_TRIAGE_AUDIT_KEY_FILE": str(tmp_path / "audit.key"), "EDGE_TRIAGE_TOKEN_FILE": str(token),
+                **(extra_env or {})})
     process = subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "serve", "--model", str(bundle), "--port", "0", "--log-level", "DEBUG"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
