@@ -1,10 +1,10 @@
 """Service configuration: one dataclass, read from a TOML file, then ``EDGE_TRIAGE_*`` environment
 variables, then command-line overrides (later wins).
 
-Keys are the field names below, at the top level of the TOML file; the ``[monitor]`` and
-``[policy]`` tables are handed as-is to the monitors and the adaptive policy. Every bad value is
-refused at start with a message naming the key and what it accepts, so a typo never silently
-falls back to a default on a device nobody is watching.
+Keys are the field names below, at the top level of the TOML file; the ``[monitor]``, ``[policy]``
+and ``[web]`` tables are handed as-is to the monitors, the adaptive policy and the web pages.
+Every bad value is refused at start with a message naming the key and what it accepts, so a typo
+never silently falls back to a default on a device nobody is watching.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class ServiceConfig:
     worker_stuck_s: float = 10.0  # an inference busy longer than this (and 2x deadline_max) is stuck
     monitor: dict[str, Any] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
+    web: dict[str, Any] = field(default_factory=dict)  # kiosk / staff board settings (edge.web)
 
     def validate(self) -> "ServiceConfig":
         positive_ints = ("threads", "workers", "http_threads", "queue_size", "batch_max",
@@ -140,7 +141,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
         if not key.startswith(ENV_PREFIX):
             continue
         name = _ENV_ALIASES.get(key, key[len(ENV_PREFIX):].lower())
-        if name in ("monitor", "policy"):
+        if name in ("monitor", "policy", "web"):
             continue  # tables come from the file only
         if name in _FIELD_TYPES:
             env_updates[name] = raw
