@@ -35,7 +35,8 @@ mkdir -p "$WORK/var/log/journal" "$WORK/usr/local/lib/edge-boottest"
 cp "$BUNDLE" "$WORK/root/bundle.tar.gz"
 
 echo "boot_test: installing the bundle offline (container has no network)"
-$NSPAWN -D "$WORK" /bin/sh -c 'cd /root && tar xzf bundle.tar.gz && rm bundle.tar.gz && ./edge-triage-*/install.sh --no-start'
+# python3-venv (ensurepip) is purged first: Pi OS Lite and Ubuntu minimal images lack it too.
+$NSPAWN -D "$WORK" /bin/sh -c 'dpkg --purge python3-venv python3.11-venv >/dev/null 2>&1; cd /root && tar xzf bundle.tar.gz && rm bundle.tar.gz && ./edge-triage-*/install.sh --no-start'
 
 cp "$HERE/boottest/driver.py" "$WORK/usr/local/lib/edge-boottest/driver.py"
 cp "$HERE/boottest/edge-triage-boottest.service" "$WORK/etc/systemd/system/"

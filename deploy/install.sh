@@ -64,6 +64,15 @@ say "verifying the model bundle's checksums with the installed runtime"
 "$RELEASE/venv/bin/python" -c "import sys, edge.bundle; edge.bundle.verify(sys.argv[1])" \
     "$RELEASE/models/$MODEL" || die "model bundle failed verification."
 
+# `edge-triage check` with the same settings the unit gives the service.
+cat > "$RELEASE/bin-check" <<CHECK
+#!/bin/sh
+export EDGE_TRIAGE_MODEL=$PREFIX/current/models/$MODEL
+export EDGE_TRIAGE_AUDIT_DB=/var/lib/edge-triage/audit.sqlite3
+exec $PREFIX/current/venv/bin/edge-triage check --config /etc/edge-triage/config.toml "\$@"
+CHECK
+chmod 0755 "$RELEASE/bin-check"
+
 ln -sfn "releases/$NAME" "$PREFIX/current.new"
 mv -T "$PREFIX/current.new" "$PREFIX/current"
 [ -f README-boards.md ] && cp README-boards.md "$PREFIX/README-boards.md"
@@ -87,6 +96,8 @@ if [ -d /run/systemd/system ]; then
 fi
 systemctl enable edge-triage.service
 [ "$KIOSK" = 1 ] && systemctl enable edge-triage-kiosk.service
+say "self-test (edge-triage check):"
+"$PREFIX/current/bin-check" || say "WARNING: edge-triage check reported problems (see above); the service may run degraded."
 if [ "$START" = 1 ] && [ -d /run/systemd/system ]; then
     say "restarting edge-triage.service (READY waits for the model to load and warm up)"
     systemctl restart edge-triage.service
