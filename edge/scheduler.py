@@ -32,11 +32,12 @@ STUCK_FACTOR = 4.0  # a worker busy this many deadlines (at least 10 s) is stuck
 
 
 class Overloaded(EdgeError):
-    """Strict mode: the request cannot meet its deadline now; retry later."""
+    """Strict mode: no model answer now (deadline, full queue, or the policy's rules-only mode)."""
 
     def __init__(self, reason: str, retry_after_s: float) -> None:
+        codes = {"overload": "overloaded", "deadline": "deadline_unmeetable"}
         super().__init__(
-            "overloaded" if reason == "overload" else "deadline_unmeetable",
+            codes.get(reason, "degraded_mode"),
             "The service cannot answer within the deadline now; retry after the Retry-After interval "
             "or send without strict=1 to get the rules-only answer.",
             http_status=503, details={"reason": reason, "retry_after_s": retry_after_s},
@@ -161,7 +162,9 @@ class Scheduler:
         deadline = now + deadline_s
         ids = request_ids or [new_request_id() for _ in cases]
         triager = self._triager_source()
-        if self.rules_only_reason is not None:
+        if self.rules_only_reason is not None:  # the board is too hot or short of memory for the model
+            if strict:
+                raise Overloaded(self.rules_only_reason, 30.0)
             return self._degraded(triager, cases, ids, self.rules_only_reason, started)
         if triager.model is None:
             return self._finish(triager.triage_batch(cases, request_ids=ids), started)

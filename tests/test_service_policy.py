@@ -47,6 +47,8 @@ def test_board_heat_and_memory_drive_the_service(tiny_bundle: Path, tmp_path: Pa
         assert wait_for(lambda: client.get("/readyz").status == 503)
         hot = client.post("/v1/triage", CASE).json
         assert hot["degraded"] == "thermal" and hot["review_required"] and hot["level"] <= 2
+        strict = client.post("/v1/triage?strict=1", CASE)
+        assert strict.status == 503 and strict.json["error"]["code"] == "degraded_mode"
         metrics = client.get("/metrics").body.decode()
         assert 'edge_policy_thermal_state{state="critical"} 1' in metrics
         assert 'edge_degraded_total{reason="thermal"}' in metrics
