@@ -143,3 +143,17 @@ def test_real_ktas_file_nurse_figures(tmp_path: Path, tiny_bundle: Path, ktas_cs
     assert out["nurse"]["accuracy"] == pytest.approx(0.860, abs=5e-4)
     assert out["nurse"]["under_triage"] == pytest.approx(0.100, abs=5e-4)
     assert out["nurse"]["qwk"] == pytest.approx(0.879, abs=5e-4)
+
+
+def test_shipped_bundle_is_the_default(tmp_path: Path) -> None:
+    """Without --model or EDGE_TRIAGE_MODEL, eval finds models/triage-minilm-int8 next to the package."""
+    from tests.conftest import SHIPPED_BUNDLE
+
+    if not (SHIPPED_BUNDLE / "manifest.json").is_file():
+        pytest.skip(f"no shipped bundle at {SHIPPED_BUNDLE} yet (built by `edge-export build`)")
+    proc = run_eval("--format", "ktas", str(ktas_fixture.write(tmp_path, ktas_fixture.ROWS)), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    manifest = json.loads((SHIPPED_BUNDLE / "manifest.json").read_text())
+    assert out["model"]["name"] == manifest["name"] and out["model"]["path"] == str(SHIPPED_BUNDLE.resolve())
+    assert out["n"] == 5
