@@ -40,8 +40,11 @@ class LiveService:
             return conn.execute(sql, params).fetchall()
 
     def stop(self) -> None:
+        # EdgeServer.stop closes the sockets; the service parts (scheduler, monitor thread,
+        # audit log) stop separately, as edge.server.serve does after serve_forever returns.
         self.server.stop()
         self.thread.join(10)
+        self.state.stop()
 
 
 @pytest.fixture(scope="session")
