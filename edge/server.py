@@ -100,6 +100,9 @@ def install_signal_handlers() -> None:
 def serve(app: Flask, config: ServiceConfig) -> int:
     server = EdgeServer(app, config)
     install_signal_handlers()
+    from edge.testing import stall_hook  # TEST HOOK (boot test only; off unless EDGE_TRIAGE_TEST_HOOKS=1)
+
+    stall_hook.install(server.state)
     try:
         server.serve_forever()
     except (SystemExit, KeyboardInterrupt):
