@@ -81,7 +81,8 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
             "staffRefreshMs": int(state.settings.staff_refresh_s * 1000),
             "statusRefreshMs": int(state.settings.status_refresh_s * 1000),
         }}
-        return render_template(template, t=state.strings, csrf=state.signer.csrf_token(g.web_session),
+        return render_template(template, t=state.strings, lang=state.settings.language,
+                               csrf=state.signer.csrf_token(g.web_session),
                                client_json=json.dumps(client), **extra)
 
     def guard_page() -> Response | None:
