@@ -11,6 +11,7 @@ import importlib.util
 import json
 import logging
 import platform
+import re
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 UNPROTECTED = ("/livez", "/readyz")  # probes for the local supervisor
 ADMIN_PREFIXES = ("/v1/admin/", "/v1/audit/export")
 DECISION_ENDPOINTS = {"triage", "triage_batch"}
+_SOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 INTENDED_USE = ("Decision support for emergency-department triage: suggests a KTAS-style acuity level (1-5) "
                 "from the chief complaint and triage-time facts for a triage nurse to confirm or override.")
 LIMITATIONS = (
@@ -87,7 +89,8 @@ def _decide(cases: list) -> list[dict[str, Any]]:
     except Overloaded:
         svc.telemetry.decision("rejected")
         raise
-    source = (request.headers.get("X-Edge-Source") or "api").strip()[:32] or "api"
+    # A fixed-alphabet tag (kiosk, staff, api, an integrator's name): never free text in the audit log.
+    source = _SOURCE_UNSAFE.sub("", request.headers.get("X-Edge-Source", ""))[:32] or "api"
     out = []
     for case, result in zip(cases, results):
         if svc.audit is not None:

@@ -71,6 +71,10 @@ class EdgeServer:
         interval = sdnotify.watchdog_interval()
         if interval:
             threading.Thread(target=self._watchdog, args=(interval,), name="watchdog", daemon=True).start()
+        identity = self.state.runtime.identity() or {}
+        log.info("model %s %s (sha256 %s…) loaded and warmed; deadline %g ms, %d worker(s), queue %d",
+                 identity.get("name"), identity.get("version"), str(identity.get("sha256"))[:12],
+                 self.config.deadline_ms, self.config.workers, self.config.queue_size)
         log.info("listening on http://%s:%d", self.host, self.port)
         sdnotify.ready(self.status_line())
         try:

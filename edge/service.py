@@ -6,6 +6,7 @@ and the loop that feeds monitor snapshots to the policy and the policy's decisio
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -158,8 +159,13 @@ def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtim
         else:
             runtime = ModelRuntime.load(config.model_dir, RuntimeOptions(intra_op_threads=config.threads))
     if audit is None:
-        audit = AuditLog.open(config.audit_db, config.audit_key_file, retention_days=config.audit_retention_days,
-                              synchronous=config.audit_synchronous)
+        try:
+            audit = AuditLog.open(config.audit_db, config.audit_key_file, retention_days=config.audit_retention_days,
+                                  synchronous=config.audit_synchronous)
+        except (OSError, sqlite3.Error) as error:
+            raise ConfigError("audit_unavailable", f"Cannot open the audit log {config.audit_db} or its key file "
+                              f"{config.audit_key_file}: {error}. Check the path and that this user may write there.",
+                              field="audit_db") from None
     scheduler = Scheduler(lambda: runtime.triager, workers=config.workers, queue_size=config.queue_size,
                           initial_service_s=_measure_service_time(runtime.triager))
     return ServiceState(

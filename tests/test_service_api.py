@@ -186,3 +186,15 @@ def test_reload_swaps_a_good_bundle_and_keeps_serving_on_a_bad_one(served, tiny_
     assert client.post("/v1/triage", MINOR).json["model"]["version"] == "0.0.2"
     restore = client.post("/v1/admin/reload", {"model_dir": str(tiny_bundle)}, headers=auth)
     assert restore.status == 200 and restore.json["model"]["sha256"] == before
+
+
+def test_unwritable_audit_path_is_a_clear_start_error(tiny_bundle: Path, tmp_path: Path) -> None:
+    from edge.app import create_app
+    from edge.errors import EdgeError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    config = make_config(tmp_path, tiny_bundle, audit_db=str(blocker / "audit.sqlite3"))
+    with pytest.raises(EdgeError) as error:
+        create_app(config, monitor=False)
+    assert error.value.code == "audit_unavailable" and "audit_db" == error.value.field
