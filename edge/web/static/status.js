@@ -48,7 +48,8 @@
       if (key.endsWith("_ratio")) return (value * 100).toFixed(0) + " %";
       return Number.isInteger(value) ? String(value) : value.toFixed(3);
     }
-    if (typeof value === "object") return JSON.stringify(value);
+    if (Array.isArray(value)) return value.map((v) => fmt("", v)).join(", ");
+    if (typeof value === "object") return Object.entries(value).map(([k, v]) => `${k}: ${fmt(k, v)}`).join(", ");
     return String(value);
   }
 
