@@ -80,6 +80,9 @@ def load_or_create_key(path: str | Path) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(secrets.token_bytes(32))
+    if path.stat().st_mode & 0o077:
+        raise EdgeError("audit_key_permissions", f"Audit key file {path} is readable by others; run `chmod 600 {path}` "
+                        "(with the key, anyone holding a case could confirm it is in the log).", http_status=500)
     key = path.read_bytes()
     if len(key) < 16:
         raise EdgeError("audit_key_invalid", f"Audit key file {path} holds fewer than 16 bytes; delete it to make a new one.",

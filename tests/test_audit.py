@@ -17,6 +17,7 @@ import pytest
 
 from edge.audit import AuditLog, input_digest, load_or_create_key
 from edge.case import TriageCase
+from edge.errors import EdgeError
 from edge.triage import Triager
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +41,10 @@ def test_key_file_is_private_and_stable(tmp_path: Path) -> None:
     key = load_or_create_key(tmp_path / "k")
     assert len(key) == 32 and os.stat(tmp_path / "k").st_mode & 0o777 == 0o600
     assert load_or_create_key(tmp_path / "k") == key
+    os.chmod(tmp_path / "k", 0o644)
+    with pytest.raises(EdgeError) as error:
+        load_or_create_key(tmp_path / "k")
+    assert error.value.code == "audit_key_permissions"
 
 
 def test_record_holds_a_keyed_digest_not_the_text(audit: AuditLog, tmp_path: Path) -> None:
@@ -93,6 +98,7 @@ WRITER = """
 import sys
 from edge.audit import AuditLog
 from edge.case import TriageCase
+from edge.errors import EdgeError
 from edge.triage import Triager
 log = AuditLog.open(sys.argv[1], sys.argv[2])
 triager = Triager(None)
