@@ -137,3 +137,20 @@ def test_web_settings_refuse_unknown_keys_and_bad_values():
         settings_from({"kiosk_idle": 5})
     with pytest.raises(Exception, match="above 0"):
         settings_from({"kiosk_idle_s": 0})
+
+
+def test_web_table_of_the_service_config_reaches_the_pages_and_typos_fail_at_start(tmp_path, tiny_bundle):
+    from edge.app import create_app
+    from edge.config import ServiceConfig
+    from edge.errors import EdgeError
+
+    base = {"model_dir": str(tiny_bundle), "audit_db": str(tmp_path / "audit.sqlite3"),
+            "audit_key_file": str(tmp_path / "audit.key")}
+    with pytest.raises(EdgeError, match="kiosk_idle"):
+        create_app(ServiceConfig(**base, web={"kiosk_idle": 5}).validate(), monitor=False, start=False)
+    app = create_app(ServiceConfig(**base, web={"kiosk_idle_s": 7}).validate(), monitor=False)
+    try:
+        html = app.test_client().get("/", environ_base=LOCAL).get_data(as_text=True)
+        assert '"kioskIdleMs": 7000' in html
+    finally:
+        app.extensions["edge"].stop()

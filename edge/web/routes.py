@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, redirect, render
 from edge.web.queue import needs_staff_now
 from edge.web.security import CSRF_FIELD, CSRF_HEADER, SECURITY_HEADERS, WebSession, bearer_token, is_loopback
 from edge.web.service import dispatch, edge_state
-from edge.web.settings import WebSettings
+from edge.web.settings import WebSettings, settings_from
 from edge.web.state import WebState, web_state
 from edge.web.status import status_view
 
@@ -32,6 +32,15 @@ def _error(code: str, message: str, status: int, field: str | None = None) -> tu
 def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
     def ws() -> WebState:
         return web_state(current_app, explicit)
+
+    @bp.record_once
+    def _validate(setup_state: Any) -> None:
+        # A typo in the service's [web] table is refused at start, like every other setting,
+        # not at the first request.
+        service = setup_state.app.extensions.get("edge")
+        from_service = getattr(getattr(service, "config", None), "web", None)
+        if explicit is None and from_service:
+            settings_from(from_service)
 
     @bp.before_app_request
     def _attach() -> None:
