@@ -78,10 +78,10 @@ def start_service(tmp_path: Path, tiny_bundle: Path) -> Iterator[Callable[..., L
             monitor_root=str(root), monitor_interval_s=0.2, deadline_ms=5000.0,
             monitor={"throttle_command": list(board.throttle_command), "interval_s": 0.2},
             policy={"thermal_enter_after_s": 0.0, **(policy or {})},
+            # Short refresh periods keep the tests quick; the defaults suit a ward.
+            web={"staff_refresh_s": 0.5, "status_refresh_s": 0.5, "history_interval_s": 0.2, **(web or {})},
         ).validate()
         app = create_app(config)
-        # Short refresh periods keep the tests quick; the defaults suit a ward.
-        app.config["EDGE_WEB"] = {"staff_refresh_s": 0.5, "status_refresh_s": 0.5, "history_interval_s": 0.2, **(web or {})}
         server = EdgeServer(app, config)
         thread = threading.Thread(target=server.serve_forever, name="edge-test-server", daemon=True)
         thread.start()
