@@ -90,6 +90,7 @@ class EdgeServer:
         import waitress.wasyncore as wasyncore
 
         wasyncore.close_all(self._server._map)
+        self.state.stop()  # idempotent: serve() may call it again
 
 
 def install_signal_handlers() -> None:
