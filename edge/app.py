@@ -54,7 +54,7 @@ def _json_body() -> Any:
     raw = request.get_data(cache=False)
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise EdgeError("invalid_json", "The body is not valid JSON.") from None
 
 

@@ -131,9 +131,10 @@ def test_batch_error_names_the_case_index(served) -> None:
     assert error["details"]["index"] == 1 and error["field"] == "spo2"
 
 
-def test_invalid_json_is_400(served) -> None:
+@pytest.mark.parametrize("raw", [b'{"complaint": "cough",', b"[" * 2000 + b"]" * 2000, b"\xff\xfe{}", b""])
+def test_invalid_json_is_400(served, raw: bytes) -> None:
     client, _ = served
-    reply = client.post("/v1/triage", raw=b'{"complaint": "cough",')
+    reply = client.post("/v1/triage", raw=raw)
     assert reply.status == 400 and reply.json["error"]["code"] == "invalid_json"
 
 
