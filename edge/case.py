@@ -100,6 +100,11 @@ def parse_case(payload: Any) -> TriageCase:
     if not isinstance(complaint, str):
         raise CaseError("wrong_type", "'complaint' must be a string.", field="complaint")
     complaint = " ".join(complaint.split())
+    if not complaint.isascii():
+        try:
+            complaint.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from JSON "\ud800" escapes: not text
+            raise CaseError("invalid_text", "'complaint' must be valid Unicode text.", field="complaint") from None
     if not complaint:
         raise CaseError("empty_complaint", "'complaint' must not be empty.", field="complaint")
     if len(complaint) > MAX_COMPLAINT_CHARS:

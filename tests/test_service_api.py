@@ -125,6 +125,12 @@ def test_bad_requests_get_400_with_code_and_field(served, path, body, status, co
     assert error["code"] == code and error.get("field") == field and error["message"]
 
 
+def test_broken_unicode_is_400_not_a_degraded_answer(served) -> None:
+    client, _ = served
+    reply = client.post("/v1/triage", raw=b'{"complaint": "chest \\ud800 pain"}')
+    assert reply.status == 400 and reply.json["error"]["code"] == "invalid_text"
+
+
 def test_batch_error_names_the_case_index(served) -> None:
     client, _ = served
     error = client.post("/v1/triage/batch", {"cases": [MINOR, {"complaint": "x", "spo2": 130}]}).json["error"]
