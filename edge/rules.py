@@ -99,7 +99,7 @@ RULES: tuple[SafetyRule, ...] = (
     SafetyRule("C-MAJOR-TRAUMA", 2, "Complaint suggests a high-risk mechanism of injury.",
                MODIFIERS_SOURCE + ": mechanism of injury",
                _words(r"fall from height|fell from|pedestrian|motor ?cycle|\bmvc\b|\bmva\b|\btai\b|"
-                      r"traffic accident|car accident|gunshot|stab|crush|ejected")),
+                      r"traffic accident|car accident|gunshot|stab(bed| wound)?\b|crush(ed)? (injury|by|under)|ejected")),
     # A resolved seizure is KTAS 3; an ongoing one shows in AVPU and fires the V-AVPU rules.
     SafetyRule("C-SEIZURE", 3, "Complaint reports a seizure.",
                "KTAS neurology: seizure",
