@@ -1,5 +1,12 @@
 """The HTTP API: a Flask app factory. Served by waitress (``edge.server``), never ``app.run``.
 
+    POST /v1/triage                 case -> result (?deadline_ms=, ?strict=1, ?explain=1)
+    POST /v1/triage/batch           {"cases": [...]} -> {"results": [...]} (at most batch_max)
+    POST /v1/audit/<id>/ack         {"final_level": 1-5, "reason": text} acknowledge / override
+    GET  /v1/audit/export.csv       admin (token): the audit log as CSV (?since=unix seconds)
+    POST /v1/admin/reload           admin (token): {"model_dir": path} load, verify, warm, swap
+    GET  /livez /readyz /info /metrics
+
 Every error is JSON ``{"error": {"code", "message", "field"?}}`` with a stable machine code. No
 handler logs or echoes request content: patient data stays in the request and the answer.
 """
