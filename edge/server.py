@@ -34,6 +34,10 @@ class EdgeServer:
             channel_timeout=30, connection_limit=256, expose_tracebacks=False,
             clear_untrusted_proxy_headers=True,
         )
+        # Requests waiting for a waitress thread are not yet under our deadline: show them.
+        dispatcher = self._server.task_dispatcher
+        self.state.telemetry.gauges["edge_http_queue_depth"] = (
+            "Requests waiting for an HTTP thread (before admission control sees them).", lambda: len(dispatcher.queue))
 
     @property
     def port(self) -> int:

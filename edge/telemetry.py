@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import re
 import threading
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 MB = 1024 * 1024
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -46,6 +46,8 @@ class Telemetry:
         self._buckets = [0] * len(LATENCY_BUCKETS_S)
         self._latency_sum = 0.0
         self._latency_count = 0
+        # name -> (help, read()): gauges owned by other parts, e.g. the WSGI server's own queue.
+        self.gauges: dict[str, tuple[str, Callable[[], float]]] = {}
 
     def begin(self) -> None:
         with self._lock:
@@ -97,6 +99,11 @@ class Telemetry:
         metric("edge_decisions_total", "counter", "Triage decisions answered.", [({}, decisions)])
         metric("edge_degraded_total", "counter", "Degraded (rules-only) answers by reason.",
                [({"reason": r}, n) for r, n in sorted(degraded.items())])
+        for name, (help_text, read) in sorted(self.gauges.items()):
+            try:
+                metric(name, "gauge", help_text, [({}, read())])
+            except Exception:  # a gauge that cannot be read is left out, never a failed scrape
+                pass
         if ready is not None:
             metric("edge_ready", "gauge", "1 when the service reports ready.", [({}, ready)])
         if audit_written is not None:

@@ -94,7 +94,7 @@ def test_probes_info_and_metrics(served) -> None:
     assert metrics.headers["Content-Type"].startswith("text/plain")
     text = metrics.body.decode()
     for name in ("edge_request_duration_seconds_bucket", "edge_in_flight_requests", "edge_requests_total",
-                 "edge_degraded_total", "edge_rejections_total", "edge_queue_depth"):
+                 "edge_degraded_total", "edge_rejections_total", "edge_queue_depth", "edge_http_queue_depth"):
         assert name in text
     for line in text.splitlines():  # every sample line parses as "name{labels} number"
         if line and not line.startswith("#"):
