@@ -20,8 +20,8 @@ from edge.case import TriageCase
 from edge.decision import cost_matrix, decide, softmax
 from edge.metrics import compute
 
-UNDER_WEIGHTS = tuple(float(w) for w in np.round(np.arange(1.0, 8.01, 0.25), 2))
-CRITICAL_WEIGHTS = (1.0, 1.5, 2.0, 3.0)
+UNDER_WEIGHTS = tuple(float(w) for w in np.round(np.arange(0.5, 8.01, 0.25), 2))
+CRITICAL_WEIGHTS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 MAX_UNDER_TRIAGE = 0.10
 MIN_CRITICAL_RECALL = 0.80
 MIN_ACCURACY = 0.68

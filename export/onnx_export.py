@@ -26,17 +26,26 @@ OPSET = 17
 class QuantRecipe:
     per_channel: bool = True
     reduce_range: bool = False
-    quantize_embeddings: bool = True  # Gather on the word-embedding table: int8 rows
+    quantize_embeddings: bool = True  # Gather on the word-embedding table, int8
+    # True: one scale per token row, dequantized to fp32 (ORT's Gather quantization is per tensor,
+    # which is coarse for the rare tokens with small vectors).
+    embeddings_per_row: bool = True
     keep_fp32: tuple[str, ...] = field(default_factory=tuple)  # extra node names kept fp32
+    # Regexes of encoder MatMuls whose weights are stored int8 (per channel) but computed in fp32
+    # (DequantizeLinear → MatMul): same size as int8, no activation rounding where it hurts most.
+    weight_only: tuple[str, ...] = ()
 
     def describe(self, head_nodes: Sequence[str]) -> dict[str, object]:
         return {
             "method": "onnxruntime.quantization.quantize_dynamic",
             "weights": "int8, per-channel" if self.per_channel else "int8, per-tensor",
             "activations": "uint8, dynamic per-tensor (computed at run time)",
-            "op_types": ["MatMul"] + (["Gather"] if self.quantize_embeddings else []),
+            "op_types": ["MatMul"] + (["Gather"] if self.quantize_embeddings and not self.embeddings_per_row else []),
+            "embeddings": ("int8, one scale per token row (DequantizeLinear → Gather)" if self.embeddings_per_row
+                           else "int8, per tensor (ORT Gather quantization)") if self.quantize_embeddings else "fp32",
             "reduce_range": self.reduce_range,
             "kept_fp32": sorted(set(head_nodes) | set(self.keep_fp32)),
+            "weight_only_int8": list(self.weight_only),
             "kept_fp32_why": "fusion head and feature layer (decide the level from few numbers) and measured-sensitive encoder nodes",
         }
 
@@ -82,17 +91,70 @@ def encoder_matmuls(path: Path) -> list[str]:
 
 
 def quantize(fp32: Path, int8: Path, recipe: QuantRecipe) -> dict[str, object]:
+    import re
+
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     head = head_node_names(fp32)
+    weight_only = [n for n in encoder_matmuls(fp32) if any(re.search(p, n) for p in recipe.weight_only)]
     quantize_dynamic(
         str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
         reduce_range=recipe.reduce_range,
-        op_types_to_quantize=["MatMul"] + (["Gather"] if recipe.quantize_embeddings else []),
-        nodes_to_exclude=sorted(set(head) | set(recipe.keep_fp32)),
+        op_types_to_quantize=["MatMul"] + (["Gather"] if recipe.quantize_embeddings and not recipe.embeddings_per_row else []),
+        nodes_to_exclude=sorted(set(head) | set(recipe.keep_fp32) | set(weight_only)),
         extra_options={"MatMulConstBOnly": True},
     )
-    return recipe.describe(head)
+    per_row = recipe.quantize_embeddings and recipe.embeddings_per_row
+    if weight_only or per_row:
+        _weight_only_int8(int8, weight_only, embeddings=per_row)
+    info = recipe.describe(head)
+    info["weight_only_int8_nodes"] = len(weight_only)
+    return info
+
+
+def _quantize_rows_or_columns(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per slice along ``axis`` (1: per output column of a MatMul
+    weight [K, N]; 0: per row, e.g. per token of an embedding table)."""
+    scale = np.maximum(np.abs(weight).max(axis=1 - axis), 1e-12) / 127.0
+    shaped = scale[None, :] if axis == 1 else scale[:, None]
+    return np.clip(np.round(weight / shaped), -127, 127).astype(np.int8), scale.astype(np.float32)
+
+
+def _weight_only_int8(path: Path, node_names: Sequence[str], embeddings: bool = False) -> None:
+    """Store these MatMuls' weights (and, with ``embeddings``, the word-embedding table, one scale
+    per token row) as int8 behind a DequantizeLinear, computed in fp32."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    wanted = set(node_names)
+    new_nodes = []
+
+    def dequantized(base: str, axis: int, node_name: str) -> str:
+        weight = numpy_helper.to_array(inits[base]).astype(np.float32)
+        quantized, scale = _quantize_rows_or_columns(weight, axis)
+        graph.initializer.remove(inits[base])
+        graph.initializer.extend([
+            numpy_helper.from_array(quantized, f"{base}_int8"),
+            numpy_helper.from_array(scale, f"{base}_scale"),
+            numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{base}_zero"),
+        ])
+        new_nodes.append(helper.make_node("DequantizeLinear", [f"{base}_int8", f"{base}_scale", f"{base}_zero"],
+                                          [f"{base}_dequantized"], name=f"{node_name}_weight_dequantize", axis=axis))
+        return f"{base}_dequantized"
+
+    for node in graph.node:
+        if node.name in wanted and node.op_type == "MatMul" and node.input[1] in inits:
+            node.input[1] = dequantized(node.input[1], 1, node.name)
+        elif embeddings and node.op_type == "Gather" and node.input[0] in inits and "word_embeddings" in node.input[0]:
+            node.input[0] = dequantized(node.input[0], 0, node.name)
+        new_nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 class OrtRunner:

@@ -141,7 +141,14 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
               f"(≥ 99.5 % agreement: {gate['passes_agreement_target']}; minimum criteria: {gate['passes_minimum']}).", "",
               f"Recipe: {m['quantization']['method']}, weights {m['quantization']['weights']}, activations "
               f"{m['quantization']['activations']}, fp32 nodes: {', '.join(m['quantization']['kept_fp32'])}.", "",
-              "## Trade-off across decision settings", "", "![tradeoff](tradeoff.png)", "",
+              "Recipes measured on the same out-of-fold cases (level agreement with fp32 after decision and rules):", "",
+              "| recipe | agreement | changed (less / more urgent) | moved ≥ 2 less urgent | Δ accuracy | Δ under-triage | Δ critical recall |",
+              "|---|---|---|---|---|---|---|"]
+    for name, g in (m["quantization"].get("recipe_comparison_oof") or {}).items():
+        d = g["metric_deltas_int8_minus_fp32"]
+        lines.append(f"| {name} | {g['agreement']:.2%} | {g['changed']} ({g['changed_less_urgent']} / {g['changed_more_urgent']}) | "
+                     f"{g['moved_two_or_more_less_urgent']} | {d['accuracy']:+.3f} | {d['under_triage']:+.3f} | {d['critical_recall']:+.3f} |")
+    lines += ["", "## Trade-off across decision settings", "", "![tradeoff](tradeoff.png)", "",
               "| model | under-weight | accuracy | under-triage | critical recall |", "|---|---|---|---|---|"]
     curves = {"student int8": result["tradeoff_int8"]}
     if result.get("tradeoff_regression"):

@@ -8,7 +8,7 @@ a frozen encoder — every weight is fine-tuned for a few epochs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,6 +28,14 @@ class StudentFactory:
     tokenizer_json: str
     pad_id: int
     pad_token: str
+    # Pooled vectors of the *pretrained* encoder by text: the same in every fold, so computed once.
+    pooled_cache: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def pretrained_pooled(self, text: TextEncoder, texts: Sequence[str], desc: str) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.pooled_cache))
+        if missing:
+            self.pooled_cache.update(zip(missing, text.embed(missing, desc=desc)))
+        return np.stack([self.pooled_cache[t] for t in texts])
 
     def tokenizer(self) -> Tokenizer:
         return Tokenizer.from_str(self.tokenizer_json)
@@ -50,7 +58,7 @@ def fit_student(factory: StudentFactory, texts: Sequence[str], features: np.ndar
     seed_everything(plan.train.seed)
     encoder = factory.make_encoder()
     text = TextEncoder(encoder, factory.tokenizer(), factory.pad_id, factory.pad_token, plan.train.max_len)
-    pooled = text.embed(texts, desc=f"{desc} embed")
+    pooled = factory.pretrained_pooled(text, texts, desc=f"{desc} embed")
     scale = 1.0 / (float((pooled - pooled.mean(axis=0)).std()) or 1.0)
     head = FusionHead(pooled.shape[1], features.shape[1], plan.head.dropout)
     train_head(pooled * scale, features, labels, plan.head, soft=soft, alpha=plan.train.alpha,

@@ -26,6 +26,9 @@ class HeadConfig:
     weight_decay: float = 1e-2
     dropout: float = 0.5
     seed: int = 0
+    # Gaussian noise (in standardised units) on the pooled text vector while training: the head
+    # learns not to hinge on differences as small as int8 rounding makes (wider margins).
+    input_noise: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class StudentConfig:
     distill_temperature: float = 2.0
     max_len: int = 32
     seed: int = 0
+    trainable_layers: int | None = None  # fine-tune only the top N encoder layers (None: all, embeddings too)
 
 
 def seed_everything(seed: int) -> None:
@@ -100,7 +104,10 @@ def train_head(embeddings: np.ndarray, features: np.ndarray, labels: np.ndarray,
         order = torch.randperm(len(y), generator=generator)
         for start in range(0, len(y), config.batch_size):
             batch = order[start:start + config.batch_size]
-            loss = _loss(head(x[batch], f[batch]), y[batch], s[batch] if s is not None else None, alpha,
+            inputs = x[batch]
+            if config.input_noise > 0:
+                inputs = inputs + config.input_noise * torch.randn(inputs.shape, generator=generator)
+            loss = _loss(head(inputs, f[batch]), y[batch], s[batch] if s is not None else None, alpha,
                          distill_temperature)
             optimizer.zero_grad()
             loss.backward()
@@ -128,12 +135,19 @@ def train_student(model: FusedClassifier, tokenizer, pad: tuple[int, str], texts
                   labels: np.ndarray, soft: np.ndarray | None, config: StudentConfig, desc: str = "student") -> FusedClassifier:
     """Fine-tune every weight. ``labels`` 0..4 or -1 (no label); ``soft`` rows of zeros = none."""
     seed_everything(config.seed)
-    encoder_params = list(model.encoder.parameters())
-    head_params = list(model.head.parameters())
-    optimizer = torch.optim.AdamW([
-        {"params": encoder_params, "lr": config.encoder_lr},
-        {"params": head_params, "lr": config.head_lr},
-    ], weight_decay=config.weight_decay)
+    if config.trainable_layers is not None:
+        # Freezing the embeddings and lower layers cuts the backward pass (and the optimizer's
+        # work on the embedding table) on a shared CPU; the top layers adapt to the domain.
+        for param in model.encoder.parameters():
+            param.requires_grad_(False)
+        for layer in model.encoder.encoder.layer[-config.trainable_layers:] if config.trainable_layers else []:
+            for param in layer.parameters():
+                param.requires_grad_(True)
+    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    groups = [{"params": list(model.head.parameters()), "lr": config.head_lr}]
+    if encoder_params:
+        groups.append({"params": encoder_params, "lr": config.encoder_lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     n = len(texts)
     steps = config.epochs * int(np.ceil(n / config.batch_size))
     scheduler = warmup_linear(optimizer, steps)
