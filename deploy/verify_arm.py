@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "deploy"))
 from arm_sysroot import SYSROOT_PACKAGES, build_sysroot  # noqa: E402
-from cpuinfo import CPU_MODELS, cpuinfo_text  # noqa: E402
+from arm_cpuinfo import CPU_MODELS, cpuinfo_text  # noqa: E402
 
 PROB_TOLERANCE = 1e-3
 
@@ -97,18 +97,31 @@ def read_results(path: Path) -> list[dict]:
 
 
 def compare(reference: list[dict], candidate: list[dict]) -> dict:
+    """Per-case parity. Case indexes, levels and probabilities only: never the case's text."""
     if len(reference) != len(candidate):
         return {"ok": False, "why": f"{len(candidate)} answers vs {len(reference)} on x86"}
-    level_diff = [i for i, (a, b) in enumerate(zip(reference, candidate)) if a.get("level") != b.get("level")]
-    model_diff = [i for i, (a, b) in enumerate(zip(reference, candidate))
-                  if a.get("model_level") != b.get("model_level")]
-    errors = [i for i, row in enumerate(candidate) if "level" not in row]
-    max_dp = max((abs(p - q) for a, b in zip(reference, candidate) if "probabilities" in a and "probabilities" in b
-                  for p, q in zip(a["probabilities"], b["probabilities"])), default=float("nan"))
+    pairs = list(zip(reference, candidate))
+    errors = [i for i, (_, b) in enumerate(pairs) if "level" not in b]
+    level_diff = [i for i, (a, b) in enumerate(pairs) if a.get("level") != b.get("level")]
+    model_diff = [i for i, (a, b) in enumerate(pairs) if a.get("model_level") != b.get("model_level")]
+    prob_diff = [max((abs(p - q) for p, q in zip(a.get("probabilities", []), b.get("probabilities", []))), default=0.0)
+                 for a, b in pairs]
+    max_dp = max(prob_diff, default=float("nan"))
     ok = not level_diff and not model_diff and not errors and max_dp <= PROB_TOLERANCE
-    return {"ok": ok, "cases": len(reference), "level_mismatches": len(level_diff),
-            "model_level_mismatches": len(model_diff), "error_lines": len(errors),
-            "max_abs_prob_diff": max_dp, "first_mismatches": (level_diff + model_diff)[:10]}
+    return {
+        "ok": ok, "cases": len(pairs), "level_mismatches": len(level_diff),
+        "arm_more_urgent": sum(1 for i in level_diff if candidate[i]["level"] < reference[i]["level"]),
+        "arm_less_urgent": sum(1 for i in level_diff if candidate[i]["level"] > reference[i]["level"]),
+        "model_level_mismatches": len(model_diff), "error_lines": len(errors),
+        "max_abs_prob_diff": round(max_dp, 6), f"cases_prob_diff_over_{PROB_TOLERANCE:g}":
+            sum(1 for d in prob_diff if d > PROB_TOLERANCE),
+        "mismatches": [{"case_index": i, "x86_level": reference[i].get("level"), "arm_level": candidate[i].get("level"),
+                        "x86_model_level": reference[i].get("model_level"),
+                        "arm_model_level": candidate[i].get("model_level"),
+                        "x86_probabilities": [round(p, 4) for p in reference[i].get("probabilities", [])],
+                        "arm_probabilities": [round(p, 4) for p in candidate[i].get("probabilities", [])]}
+                       for i in sorted(set(level_diff) | set(model_diff))[:10]],
+    }
 
 
 def eval_summary(text: str) -> dict:

@@ -97,3 +97,63 @@ def test_bundle_builds_and_its_wheels_resolve_offline(tmp_path: Path, target: st
     for required in ("install.sh", "SHA256SUMS", "constraints.txt", "systemd/edge-triage.service",
                      "models/triage-minilm-int8/manifest.json"):
         assert f"{spec.name}/{required}" in names
+
+
+# --- verify-arm: the comparison that gates ARM parity, and a real emulated run -----------------
+
+import verify_arm  # noqa: E402
+from arm_cpuinfo import CPU_MODELS, cpuinfo_text  # noqa: E402
+
+
+def _answer(level: int, probabilities: list[float]) -> dict:
+    return {"level": level, "model_level": level, "probabilities": probabilities}
+
+
+def test_parity_passes_identical_and_tiny_differences() -> None:
+    x86 = [_answer(3, [0.1, 0.2, 0.4, 0.2, 0.1]), _answer(1, [0.9, 0.1, 0.0, 0.0, 0.0])]
+    arm = [_answer(3, [0.1, 0.2, 0.4004, 0.1996, 0.1]), _answer(1, [0.9, 0.1, 0.0, 0.0, 0.0])]
+    assert verify_arm.compare(x86, arm)["ok"]
+
+
+def test_parity_fails_on_level_flip_and_on_probability_drift() -> None:
+    x86 = [_answer(5, [0.0, 0.0, 0.07, 0.36, 0.57]), _answer(2, [0.1, 0.6, 0.2, 0.1, 0.0])]
+    flipped = verify_arm.compare(x86, [_answer(4, [0.0, 0.0, 0.07, 0.38, 0.55]), x86[1]])
+    assert not flipped["ok"] and flipped["level_mismatches"] == 1 and flipped["arm_more_urgent"] == 1
+    assert flipped["mismatches"][0]["case_index"] == 0
+    drift = verify_arm.compare(x86, [x86[0], _answer(2, [0.1, 0.598, 0.202, 0.1, 0.0])])
+    assert not drift["ok"] and drift["level_mismatches"] == 0 and drift["max_abs_prob_diff"] > 1e-3
+    assert not verify_arm.compare(x86, x86[:1])["ok"]
+
+
+def test_fake_cpuinfo_is_arm_for_each_board() -> None:
+    for cpu, part in (("cortex-a72", "0xd08"), ("cortex-a76", "0xd0b")):
+        text = cpuinfo_text(cpu)
+        assert text.count("processor\t:") == 4 and f"CPU part\t: {part}" in text and "CPU implementer\t: 0x41" in text
+    assert "max" not in CPU_MODELS
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_verify_arm_runs_under_qemu_on_a_tiny_bundle(tmp_path: Path) -> None:
+    data = REPO.parent / "shared" / "data" / "ktas-moon2019" / "data.csv"
+    if not data.exists():
+        pytest.skip(f"KTAS data not found at {data}")
+    if shutil.which("qemu-aarch64-static") is None:
+        pytest.skip("qemu-aarch64-static missing (apt-get install qemu-user-static)")
+    from edge.testing.tiny_bundle import build_tiny_bundle
+
+    model = tmp_path / "models" / "triage-minilm-int8"
+    build_tiny_bundle(model)
+    try:
+        tarball = build_bundle.build(build_bundle.BundleSpec("aarch64", "3.11", model, tmp_path / "dist"))
+    except subprocess.CalledProcessError as error:
+        pytest.skip(f"cannot reach the package index to download wheels: {error}")
+    report = tmp_path / "verify-arm.json"
+    code = verify_arm.main(["--bundle", str(tarball), "--data", str(data), "--limit", "25", "--skip-eval",
+                            "--work", "/var/tmp/edge-triage-arm", "--report", str(report)])
+    result = json.loads(report.read_text())
+    assert code == 0, json.dumps(result)[:3000]
+    for cpu in ("cortex-a72", "cortex-a76"):
+        run = result["runs"][cpu]
+        assert run["platform"].startswith("aarch64 ") and run["check_exit"] == 0
+        assert run["parity"]["ok"] and run["parity"]["cases"] == 25
