@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -87,16 +88,47 @@ def download_wheels(spec: BundleSpec, dest: Path) -> None:
     # against --python-version by pip, which is why it must be complete (tomli on 3.10).
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(dest),
            *pip_platform_args(spec), *requirements]
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=isolated_pip_env())
+
+
+def isolated_pip_env() -> dict[str, str]:
+    """The environment without this machine's pip configuration (extra indexes, find-links such as
+    /opt/wheels), so a wheel missing from the bundle cannot be found elsewhere by accident."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull
+    return env
+
+
+def find_interpreter(version: str) -> str | None:
+    """A CPython of the board's version, if this machine has one (PATH or pyenv)."""
+    if "%d.%d" % sys.version_info[:2] == version:
+        return sys.executable
+    candidates = sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    candidates.append(shutil.which(f"python{version}"))  # may be a pyenv shim that refuses to run
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
 
 
 def check_resolves(spec: BundleSpec, wheel_dir: Path, project_wheel: Path) -> None:
-    """Prove the downloaded set is complete: resolve the project wheel against it with no index."""
+    """Prove the downloaded set is complete: resolve the project wheel against it with no index.
+
+    pip evaluates environment markers (``python_version < "3.11"``) against the interpreter that
+    runs it, not ``--python-version``, so the check runs under a Python of the board's version
+    when this machine has one; otherwise it says that 3.10-only dependencies went unchecked."""
+    interpreter = find_interpreter(spec.python)
+    if interpreter is None:
+        print(f"bundle: WARNING: no Python {spec.python} here; dependencies behind python_version markers "
+              "were not checked (install one, e.g. with pyenv)", file=sys.stderr)
+        interpreter = sys.executable
     with tempfile.TemporaryDirectory() as target:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--dry-run", "--no-index",
+        subprocess.run([interpreter, "-m", "pip", "install", "-q", "--dry-run", "--no-index",
                         "--ignore-installed", "--target", target, "--find-links", str(wheel_dir),
                         "-c", str(spec.constraints), *pip_platform_args(spec), str(project_wheel)],
-                       check=True)
+                       check=True, env=isolated_pip_env())
 
 
 def stage(spec: BundleSpec, root: Path) -> None:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "deploy"))
-from arm_sysroot import SYSROOT_PACKAGES, build_sysroot  # noqa: E402
+from arm_sysroot import build_sysroot  # noqa: E402
+from build_bundle import isolated_pip_env  # noqa: E402
 from arm_cpuinfo import CPU_MODELS, cpuinfo_text  # noqa: E402
 
 PROB_TOLERANCE = 1e-3
@@ -78,7 +79,8 @@ def install_site(bundle_root: Path, work: Path) -> Path:
                         str(bundle_root / "wheels"), "-c", str(bundle_root / "constraints.txt"),
                         "--target", str(site), "--only-binary=:all:", "--implementation", "cp",
                         "--python-version", meta["python"], *platforms,
-                        str(bundle_root / "wheels" / meta["project_wheel"])], check=True)
+                        str(bundle_root / "wheels" / meta["project_wheel"])], check=True,
+                       env=isolated_pip_env())
     return site
 
 
