@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--student-repeats", type=int, default=None, help="CV repeats for the student (each fold distils, exports, quantizes)")
     build.add_argument("--teacher-repeats", type=int, default=None)
     build.add_argument("--epochs", type=int, default=None, help="student fine-tuning epochs (0: frozen encoder, head only)")
+    build.add_argument("--trainable-layers", type=int, default=None,
+                       help="fine-tune only the student's top N layers (default: all weights)")
+    build.add_argument("--keep-frequent", type=int, default=None, help="general-English vocabulary pieces kept besides the domain's")
     build.add_argument("--layers", type=int, default=None, help="keep the student's first N encoder layers")
     build.add_argument("--no-baselines", action="store_true", help="skip the baselines' CV (faster)")
     build.add_argument("--no-latency", action="store_true")
@@ -61,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.epochs is not None:
         changes["plan"] = replace(config.plan, finetune=args.epochs > 0,
                                   train=replace(config.plan.train, epochs=max(args.epochs, 0)))
+    if args.keep_frequent is not None:
+        changes["keep_frequent"] = args.keep_frequent
+    plan = changes.get("plan", config.plan)
+    if args.trainable_layers is not None:
+        changes["plan"] = replace(plan, train=replace(plan.train, trainable_layers=args.trainable_layers))
     config = replace(config, **changes)
     result = build(config)
     print(summary_json(result))
