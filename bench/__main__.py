@@ -131,14 +131,30 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"floor: the shipped graph cannot run {n} tokens ({type(error).__name__})")
         floor_result = {"flops": flops, "by_threads": {}}
         for t in ml_config.threads:
-            throughput = floor.int8_matmul_throughput(t, seconds_per_shape=0.15 if args.quick else 0.8)
-            peak = throughput["peak_gops"] * 1e9
-            floor_result["by_threads"][str(t)] = {"throughput": throughput,
-                                                  "by_tokens": {n: sig(f["flops"] / peak * 1000) for n, f in flops.items()}}
+            seconds = 0.15 if args.quick else 0.8
+            int8 = floor.matmul_throughput(t, True, seconds_per_shape=seconds)
+            fp32 = floor.matmul_throughput(t, False, seconds_per_shape=seconds)
+            floor_result["by_threads"][str(t)] = {
+                "throughput": int8, "throughput_fp32": fp32,
+                "by_tokens": {n: sig(f["flops"] / (int8["peak_gops"] * 1e9) * 1000) for n, f in flops.items()},
+                "by_tokens_fp32": {n: sig(f["flops"] / (fp32["peak_gops"] * 1e9) * 1000) for n, f in flops.items()},
+            }
         log(f"floor: {flops[str(inputs.median_length)]['flops'] / 1e6:.1f} MFLOP at the median length; int8 peak "
             f"{floor_result['by_threads'][str(ml_config.threads[0])]['throughput']['peak_gops']} GOPS at {ml_config.threads[0]} thread")
     except Exception as error:
         errors["floor"] = f"{type(error).__name__}: {error}"
+        traceback.print_exc()
+
+    # Where the shipped graph's time goes (explains the distance to the floor).
+    profile_result: dict[str, Any] = {}
+    try:
+        from bench.profile import op_profile
+
+        median_ids = next(i for i in inputs.real_ids if i.shape[1] == inputs.median_length)
+        profile_result = op_profile(bundle.model_file, median_ids, inputs.features, runs=10 if args.quick else 50)
+        log(f"shipped graph profile at {inputs.median_length} tokens: {profile_result['top_ops_ms_per_inference']}")
+    except Exception as error:
+        errors["profile"] = f"{type(error).__name__}: {error}"
         traceback.print_exc()
 
     # 2.–3. Service level (normal, hot, critical board) and cold start.
@@ -183,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped = backends.get(SHIPPED, {})
     median_key = str(inputs.median_length)
     floor_ms = floor_result.get("by_threads", {}).get(str(ml_config.threads[0]), {}).get("by_tokens", {}).get(median_key)
+    floor_fp32_ms = floor_result.get("by_threads", {}).get(str(ml_config.threads[0]), {}).get("by_tokens_fp32", {}).get(median_key)
     normal = service.get("normal")
     sustained = service_level.max_sustained_rps(normal["levels"]) if normal else None
     summary: dict[str, Any] = {
@@ -201,10 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         **report.speedups(backends),
         "floor_ms": floor_ms,
         "fraction_of_floor": sig(floor_ms / shipped["p50_ms"]) if floor_ms is not None and shipped.get("p50_ms") else None,
+        "floor_ms_fp32": floor_fp32_ms,
+        "fraction_of_fp32_floor": sig(floor_fp32_ms / shipped["p50_ms"]) if floor_fp32_ms is not None and shipped.get("p50_ms") else None,
+        "shipped_op_profile": profile_result,
+        "shipped_compute": str(bundle.manifest.get("quantization", {}).get("activations", "unknown")),
         "floor_method": "floor = matrix-multiply FLOPs counted from the shipped ONNX graph's MatMul/MatMulInteger/Gemm "
                         "nodes (operand shapes observed at that length) / this CPU's measured int8 peak (onnxruntime "
                         "MatMulInteger uint8×int8→int32, best run, same threads); fraction_of_floor = floor_ms / shipped p50 "
-                        "(1.0 = at the floor). Element-wise ops are not counted, so the floor is optimistic.",
+                        "(1.0 = at the floor). Element-wise ops are not counted, so the floor is optimistic. floor_ms_fp32 uses the "
+                        "measured fp32 MatMul peak instead: the floor of a graph that computes in fp32 (weight-only int8).",
         "floor_flops_at_median": floor_result.get("flops", {}).get(median_key, {}).get("flops"),
         "floor_table": report.floor_table(floor_result, model["rows"]) if floor_result else [],
         "service_p99_ms": normal["levels"][0]["p99_ms"] if normal else None,

@@ -8,7 +8,9 @@ Element-wise work (softmax, layer norm, GELU) is left out, which makes the floor
 
 Throughput is measured, not looked up: an ONNX Runtime ``MatMulInteger`` (uint8 × int8 → int32,
 the op dynamic int8 quantization emits) on square 1024 operands and on a model-shaped product,
-best of several runs. floor_ms = FLOPs / measured int8 ops per second.
+best of several runs. floor_ms = FLOPs / measured int8 ops per second. The same is measured for
+fp32 ``MatMul``: a weight-only int8 graph stores int8 but computes in fp32, so its own floor is
+the fp32 one, and both are reported.
 """
 
 from __future__ import annotations
@@ -75,36 +77,44 @@ def count_flops(model_path: Path, ids: np.ndarray, features: np.ndarray) -> dict
     return {"tokens": int(ids.shape[1]), "flops": int(sum(by_op.values())), "by_op": by_op, "matmul_nodes": len(nodes)}
 
 
-def _matmul_integer_graph(m: int, k: int, n: int) -> bytes:
+def _matmul_graph(m: int, k: int, n: int, int8: bool) -> bytes:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    weight = rng.integers(-127, 128, size=(k, n), dtype=np.int8)
+    if int8:
+        weight = rng.integers(-127, 128, size=(k, n), dtype=np.int8)
+        node = helper.make_node("MatMulInteger", ["a", "b"], ["c"])
+        a_type, c_type = TensorProto.UINT8, TensorProto.INT32
+    else:
+        weight = rng.normal(size=(k, n)).astype(np.float32)
+        node = helper.make_node("MatMul", ["a", "b"], ["c"])
+        a_type = c_type = TensorProto.FLOAT
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b"], ["c"])], f"mmi_{m}x{k}x{n}",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, [m, k])],
-        [helper.make_tensor_value_info("c", TensorProto.INT32, [m, n])],
-        initializer=[numpy_helper.from_array(weight, "b")],
+        [node], f"mm_{m}x{k}x{n}", [helper.make_tensor_value_info("a", a_type, [m, k])],
+        [helper.make_tensor_value_info("c", c_type, [m, n])], initializer=[numpy_helper.from_array(weight, "b")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
 
 
-def int8_matmul_throughput(threads: int, shapes: tuple[tuple[int, int, int], ...] = ((1024, 1024, 1024), (64, 384, 1536)),
-                           seconds_per_shape: float = 0.6) -> dict[str, Any]:
-    """Best measured int8 ops/s of ONNX Runtime's MatMulInteger at ``threads`` threads."""
+def matmul_throughput(threads: int, int8: bool = True,
+                      shapes: tuple[tuple[int, int, int], ...] = ((1024, 1024, 1024), (64, 384, 1536)),
+                      seconds_per_shape: float = 0.6) -> dict[str, Any]:
+    """Best measured ops/s of one ONNX Runtime matrix multiply at ``threads`` threads: int8
+    (``MatMulInteger``) or fp32 (``MatMul``), on a large square and a model-shaped product."""
     import onnxruntime as ort
 
     from edge.model import RuntimeOptions, _session_options
 
     results = []
+    rng = np.random.default_rng(1)
     for m, k, n in shapes:
-        session = ort.InferenceSession(_matmul_integer_graph(m, k, n),
+        session = ort.InferenceSession(_matmul_graph(m, k, n, int8),
                                        _session_options(RuntimeOptions(intra_op_threads=threads, allow_spinning=True)),
                                        providers=["CPUExecutionProvider"])
-        a = np.random.default_rng(1).integers(0, 256, size=(m, k), dtype=np.uint8)
+        a = rng.integers(0, 256, size=(m, k), dtype=np.uint8) if int8 else rng.normal(size=(m, k)).astype(np.float32)
         for _ in range(3):
             session.run(None, {"a": a})
         best = float("inf")
@@ -117,5 +127,9 @@ def int8_matmul_throughput(threads: int, shapes: tuple[tuple[int, int, int], ...
             runs += 1
         results.append({"shape_mkn": [m, k, n], "best_s": best, "gops": round(2 * m * k * n / best / 1e9, 2), "runs": runs})
     peak = max(results, key=lambda r: r["gops"])
-    return {"method": "onnxruntime MatMulInteger (uint8 x int8 -> int32), best run", "threads": threads,
-            "peak_gops": peak["gops"], "shapes": results}
+    op = "MatMulInteger (uint8 x int8 -> int32)" if int8 else "MatMul (fp32)"
+    return {"method": f"onnxruntime {op}, best run", "threads": threads, "peak_gops": peak["gops"], "shapes": results}
+
+
+def int8_matmul_throughput(threads: int, seconds_per_shape: float = 0.6) -> dict[str, Any]:
+    return matmul_throughput(threads, True, seconds_per_shape=seconds_per_shape)

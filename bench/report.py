@@ -55,10 +55,13 @@ def floor_table(floor: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[
         for tokens, floor_ms in entry["by_tokens"].items():
             shipped = next((r for r in rows if r["backend"] == SHIPPED and r["threads"] == int(threads)
                             and r["tokens"] == int(tokens) and r["input"] != "real"), None)
+            fp32_ms = entry.get("by_tokens_fp32", {}).get(tokens)
             out.append({"threads": int(threads), "tokens": int(tokens), "mflops": round(floor["flops"][tokens]["flops"] / 1e6, 2),
                         "int8_peak_gops": entry["throughput"]["peak_gops"], "floor_ms": floor_ms,
+                        "fp32_peak_gops": entry.get("throughput_fp32", {}).get("peak_gops"), "floor_ms_fp32": fp32_ms,
                         "shipped_p50_ms": shipped["p50_ms"] if shipped else None,
-                        "fraction_of_floor": float(f"{floor_ms / shipped['p50_ms']:.3g}") if shipped else None})
+                        "fraction_of_floor": float(f"{floor_ms / shipped['p50_ms']:.3g}") if shipped else None,
+                        "fraction_of_fp32_floor": float(f"{fp32_ms / shipped['p50_ms']:.3g}") if shipped and fp32_ms else None})
     return out
 
 
@@ -84,13 +87,22 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
         lines.append(f"\n{name}: skipped ({why})")
     if summary.get("floor_table"):
         lines += ["", "## Compute floor of the shipped graph", "", summary["floor_method"], "",
-                  "| threads | tokens | MFLOP | int8 peak GOPS | floor ms | shipped p50 ms | fraction of floor |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+                  f"Shipped graph computes with: {summary.get('shipped_compute')}.", "",
+                  "| threads | tokens | MFLOP | int8 peak GOPS | int8 floor ms | fp32 peak GFLOPS | fp32 floor ms | shipped p50 ms | fraction of int8 floor | fraction of fp32 floor |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in summary["floor_table"]:
             lines.append(f"| {r['threads']} | {r['tokens']} | {r['mflops']} | {r['int8_peak_gops']} | {_fmt(r['floor_ms'], 4)} | "
-                         f"{_fmt(r['shipped_p50_ms'], 3)} | {_fmt(r['fraction_of_floor'], 3)} |")
+                         f"{r['fp32_peak_gops']} | {_fmt(r['floor_ms_fp32'], 4)} | {_fmt(r['shipped_p50_ms'], 3)} | "
+                         f"{_fmt(r['fraction_of_floor'], 3)} | {_fmt(r['fraction_of_fp32_floor'], 3)} |")
+    profile = summary.get("shipped_op_profile")
+    if profile:
+        lines += ["", f"ONNX Runtime profile of the shipped graph at {profile['tokens']} tokens, 1 thread "
+                  f"(kernel time {profile['kernel_ms_per_inference']} ms per inference): "
+                  + ", ".join(f"{op} {ms} ms ({profile['top_ops_share'].get(op, 0):.0%})"
+                              for op, ms in profile["top_ops_ms_per_inference"].items())]
     lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
     for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_ms", "fraction_of_floor",
+                "floor_ms_fp32", "fraction_of_fp32_floor",
                 "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):
         lines.append(f"| {key} | {_fmt(summary.get(key), 4)} |")
     for key in ("normal", "hot", "critical"):
