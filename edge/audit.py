@@ -5,11 +5,12 @@ per-device key (so a case can be matched later by whoever holds the input, witho
 holding the text), the result, rules fired, degraded state, latency. Never the complaint or the
 vitals. The staff override reason is free text and is stored here only — never logged.
 
-Durability: WAL journal. ``synchronous=NORMAL`` (default) makes each commit durable against a
-crash of the process (``kill -9``, OOM kill) and never corrupts the database; only an OS crash or
-power cut can lose the last few commits. ``synchronous=FULL`` also fsyncs every commit — choose it
-where power is unreliable and storage fast enough (it costs one fsync per decision, which on
-SD cards can be tens of milliseconds spent outside the answer's deadline but inside the request).
+Durability: WAL journal, and ``record`` returns only after its row is committed, so every answer
+sent is in the log. ``synchronous=NORMAL`` (default) makes each commit durable against a crash of
+the process (``kill -9``, OOM kill) and never corrupts the database; only an OS crash or power cut
+can lose the last few commits. ``synchronous=FULL`` also fsyncs every commit — choose it where
+power is unreliable. A single writer thread commits everything pending in one transaction (group
+commit), so FULL costs one fsync per batch: latency on a slow SD card, not a throughput ceiling.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -65,8 +67,10 @@ BEGIN SELECT RAISE(ABORT, 'audit decisions are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS ack_append_only BEFORE UPDATE ON acknowledgements
 BEGIN SELECT RAISE(ABORT, 'audit acknowledgements are append-only'); END;
 """
+log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 500
 PURGE_EVERY_S = 3600.0
+COMMIT_WAIT_S = 10.0  # a request never hangs on a stuck disk or writer for longer than this
 CSV_COLUMNS = ("seq", "request_id", "created_utc", "model_sha256", "input_digest", "level", "model_level",
                "probabilities", "rules_fired", "review_required", "degraded", "latency_ms", "source",
                "ack_action", "ack_final_level", "ack_utc", "ack_reason")
@@ -99,33 +103,58 @@ def _utc(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+INSERT_DECISION = (
+    "INSERT INTO decisions (request_id, created_utc, created_unix, model_sha256, input_digest, level,"
+    " model_level, probabilities, rules_fired, review_required, degraded, latency_ms, source)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
 class AuditLog:
-    """Thread-safe: one connection guarded by a lock (SQLite has a single writer anyway)."""
+    """Thread-safe. Decisions go through one writer thread that commits whatever is pending in one
+    transaction (group commit): with ``synchronous=FULL`` that is one fsync per batch, not one per
+    request, so a slow SD card costs latency, not throughput. ``record`` returns only once its
+    row is committed, so an answer is audited before it is sent."""
 
     def __init__(self, db_path: str | Path, key: bytes, *, retention_days: int = 365, synchronous: str = "NORMAL") -> None:
         self.path = Path(db_path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._key = key
         self.retention_days = retention_days
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
         self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
         self.written = 0
+        self.failed = 0
         self._last_purge = 0.0
         self.purge()
+        self._cond = threading.Condition()  # the pending queue and the tickets
+        self._pending: list[tuple[Any, ...]] = []
+        self._issued = 0  # tickets handed out
+        self._done_through = 0  # every ticket up to here was committed or failed
+        self._failed_batches: list[tuple[int, int]] = []
+        self._closing = False
+        self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
+        self._writer.start()
 
     @classmethod
     def open(cls, db_path: str | Path, key_file: str | Path, **kwargs: Any) -> "AuditLog":
         return cls(db_path, load_or_create_key(key_file), **kwargs)
 
     def close(self) -> None:
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            self._cond.notify_all()
+        self._writer.join(10.0)
         with self._lock:
             self._conn.close()
 
     def record(self, case: TriageCase, result: TriageResult, source: str = "api") -> None:
+        """Append one decision; returns when it is committed, raises if the commit failed."""
         now = time.time()
         row = (
             result.request_id, _utc(now), now, (result.model or {}).get("sha256"), input_digest(self._key, case),
@@ -133,14 +162,58 @@ class AuditLog:
             json.dumps([r["id"] for r in result.rules_fired]), int(result.review_required), result.degraded,
             float(result.latency_ms), source[:32],
         )
+        with self._cond:
+            if self._closing:
+                raise EdgeError("audit_closed", "The audit log is closed (the service is stopping).", http_status=503)
+            self._pending.append(row)
+            self._issued += 1
+            ticket = self._issued
+            self._cond.notify_all()
+            done = self._cond.wait_for(lambda: self._done_through >= ticket, COMMIT_WAIT_S)
+            failed = any(lo <= ticket <= hi for lo, hi in self._failed_batches)
+        if not done:
+            raise EdgeError("audit_write_timeout", "The audit log did not commit in time; check the storage.",
+                            http_status=500)
+        if failed:
+            raise EdgeError("audit_write_failed", "The decision could not be written to the audit log.", http_status=500)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closing)
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+                first, last = self._done_through + 1, self._done_through + len(batch)
+            ok = self._commit(batch)
+            with self._cond:
+                self._done_through = last
+                if ok:
+                    self.written += len(batch)
+                else:
+                    self.failed += len(batch)
+                    self._failed_batches = [*self._failed_batches[-31:], (first, last)]
+                self._cond.notify_all()
+            if ok and time.time() - self._last_purge > PURGE_EVERY_S:
+                try:
+                    self.purge()
+                except sqlite3.Error as error:
+                    log.error("audit retention purge failed: %s", type(error).__name__)
+
+    def _commit(self, batch: list[tuple[Any, ...]]) -> bool:
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO decisions (request_id, created_utc, created_unix, model_sha256, input_digest, level,"
-                " model_level, probabilities, rules_fired, review_required, degraded, latency_ms, source)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", row)
-            self.written += 1
-        if now - self._last_purge > PURGE_EVERY_S:
-            self.purge()
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(INSERT_DECISION, batch)
+                self._conn.execute("COMMIT")
+                return True
+            except sqlite3.Error as error:  # disk full, I/O error: the requests waiting on it are told
+                log.error("audit write failed: %s", type(error).__name__)
+                try:
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                return False
 
     def acknowledge(self, request_id: str, final_level: int, reason: str | None = None) -> dict[str, Any]:
         """Record a nurse's acknowledgement (final level = result level) or override."""

@@ -42,7 +42,7 @@ class ServiceConfig:
     deadline_ms: float = 500.0
     deadline_min_ms: float = 50.0
     deadline_max_ms: float = 5000.0
-    queue_size: int = 16
+    queue_size: int = 64  # a memory cap; admission by predicted wait is what keeps the deadline
     batch_max: int = 16
     audit_db: str = "var/audit.sqlite3"
     audit_key_file: str = "var/audit.key"

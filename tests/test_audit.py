@@ -94,13 +94,41 @@ def test_retention_purges_old_records(audit: AuditLog) -> None:
     assert audit.count() == 0
 
 
+def test_concurrent_writers_are_group_committed(tmp_path: Path) -> None:
+    import threading
+
+    log = AuditLog.open(tmp_path / "audit.sqlite3", tmp_path / "audit.key", synchronous="FULL")
+    ids: list[str] = []
+
+    def writer() -> None:
+        for _ in range(25):
+            result = _result(3)
+            log.record(TriageCase(complaint="cough"), result)  # returns only once committed
+            assert log.get(result.request_id) is not None
+            ids.append(result.request_id)
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert log.count() == 200 == log.written == len(set(ids))
+    log.close()
+
+
+def test_record_after_close_is_refused(audit: AuditLog) -> None:
+    audit.close()
+    with pytest.raises(EdgeError) as error:
+        audit.record(TriageCase(complaint="cough"), _result(3))
+    assert error.value.code == "audit_closed"
+
+
 WRITER = """
 import sys
 from edge.audit import AuditLog
 from edge.case import TriageCase
-from edge.errors import EdgeError
 from edge.triage import Triager
-log = AuditLog.open(sys.argv[1], sys.argv[2])
+log = AuditLog.open(sys.argv[1], sys.argv[2], synchronous=sys.argv[3])
 triager = Triager(None)
 n = 0
 while True:
@@ -111,11 +139,12 @@ while True:
 """
 
 
-def test_kill_9_mid_write_loses_no_committed_record(tmp_path: Path) -> None:
+@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+def test_kill_9_mid_write_loses_no_committed_record(tmp_path: Path, synchronous: str) -> None:
     db, key = tmp_path / "audit.sqlite3", tmp_path / "audit.key"
     committed = 0
     for _round in range(3):
-        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(key)], cwd=REPO,
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(key), synchronous], cwd=REPO,
                                   stdout=subprocess.PIPE, text=True)
         seen = 0
         assert writer.stdout is not None
