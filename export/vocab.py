@@ -45,6 +45,9 @@ def prune(tokenizer_json: str, corpus: Iterable[str], keep_frequent: int = 6000)
     tokenizer.no_truncation()
 
     keep: set[int] = {t["id"] for t in spec.get("added_tokens", [])}
+    specials = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "<s>", "</s>", "<pad>", "<unk>", "<mask>",
+                spec["model"].get("unk_token", "[UNK]")}
+    keep |= {vocab[t] for t in specials if t in vocab}
     frequent = 0
     for token, index in by_id:
         if _is_latin_char_piece(token):
