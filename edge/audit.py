@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterable
 
 from edge.case import TriageCase
 from edge.errors import EdgeError
@@ -262,22 +262,27 @@ class AuditLog:
             row = cursor.fetchone()
             return None if row is None else dict(zip([c[0] for c in cursor.description], row))
 
-    def export_rows(self, since_unix: float = 0.0) -> Iterator[tuple[Any, ...]]:
-        """Decisions with their latest acknowledgement. The export is an admin download (token), not a
-        log, so it carries the staff's override reason too."""
-        query = (
-            "SELECT d.seq, d.request_id, d.created_utc, d.model_sha256, d.input_digest, d.level, d.model_level,"
-            " d.probabilities, d.rules_fired, d.review_required, d.degraded, d.latency_ms, d.source,"
-            " a.action, a.final_level, a.created_utc, a.reason FROM decisions d LEFT JOIN acknowledgements a ON a.seq ="
-            " (SELECT MAX(seq) FROM acknowledgements WHERE request_id = d.request_id)"
-            " WHERE d.created_unix >= ? ORDER BY d.seq")
+    def export_rows(self, since_unix: float = 0.0) -> list[tuple[Any, ...]]:
         with self._lock:
-            rows = self._conn.execute(query, (since_unix,)).fetchall()
-        yield from rows
+            return self._conn.execute(EXPORT_QUERY, (since_unix,)).fetchall()
 
     def export_csv(self, since_unix: float = 0.0) -> str:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(CSV_COLUMNS)
-        writer.writerows(self.export_rows(since_unix))
+        write_csv(self.export_rows(since_unix), buffer)
         return buffer.getvalue()
+
+
+# Decisions with their latest acknowledgement. The export is an admin download (token, or root on
+# the device), not a log, so it carries the staff's override reason too.
+EXPORT_QUERY = (
+    "SELECT d.seq, d.request_id, d.created_utc, d.model_sha256, d.input_digest, d.level, d.model_level,"
+    " d.probabilities, d.rules_fired, d.review_required, d.degraded, d.latency_ms, d.source,"
+    " a.action, a.final_level, a.created_utc, a.reason FROM decisions d LEFT JOIN acknowledgements a ON a.seq ="
+    " (SELECT MAX(seq) FROM acknowledgements WHERE request_id = d.request_id)"
+    " WHERE d.created_unix >= ? ORDER BY d.seq")
+
+
+def write_csv(rows: Iterable[tuple[Any, ...]], stream: IO[str]) -> None:
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(rows)

@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "check": ("edge.commands.check", "check configuration, bundle, sensors, cgroup and PSI; non-zero on problems"),
     "predict": ("edge.commands.predict", "triage JSON lines from stdin (or --input) to JSON lines on stdout"),
     "eval": ("edge.commands.evaluate", "evaluate a bundle on a labelled file (KTAS or MIMIC-IV-ED format)"),
+    "audit-export": ("edge.commands.audit_export", "write the audit log as CSV (read-only; the service may keep running)"),
 }
 
 

@@ -165,3 +165,18 @@ def test_kill_9_mid_write_loses_no_committed_record(tmp_path: Path, synchronous:
         # Every record the writer saw committed survived; at most the one in flight is extra.
         assert committed <= count <= committed + 1
         committed = count
+
+
+def test_audit_export_command_reads_a_live_log(audit: AuditLog, tmp_path: Path) -> None:
+    result = _result(2)
+    audit.record(TriageCase(complaint="cough"), result)
+    audit.acknowledge(result.request_id, 3, "seen, stable")
+    out = tmp_path / "export.csv"
+    done = subprocess.run([sys.executable, "-m", "edge.cli", "audit-export", "--db", str(audit.path), "--output",
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [r["request_id"] for r in rows] == [result.request_id] and rows[0]["ack_action"] == "override"
+    missing = subprocess.run([sys.executable, "-m", "edge.cli", "audit-export", "--db", str(tmp_path / "none")],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "audit_missing" in missing.stderr
