@@ -90,12 +90,8 @@ def _deadline_s(config: ServiceConfig) -> float:
 
 def _decide(cases: list) -> list[dict[str, Any]]:
     svc = state()
-    try:
-        results = svc.scheduler.submit(cases, deadline_s=_deadline_s(svc.config), strict=_flag("strict"),
-                                       explain=_flag("explain"), started=g.started)
-    except Overloaded:
-        svc.telemetry.decision("rejected")
-        raise
+    results = svc.scheduler.submit(cases, deadline_s=_deadline_s(svc.config), strict=_flag("strict"),
+                                   explain=_flag("explain"), started=g.started)
     # A fixed-alphabet tag (kiosk, staff, api, an integrator's name): never free text in the audit log.
     source = _SOURCE_UNSAFE.sub("", request.headers.get("X-Edge-Source", ""))[:32] or "api"
     out = []

@@ -164,6 +164,8 @@ class Scheduler:
         triager = self._triager_source()
         if self.rules_only_reason is not None:  # the board is too hot or short of memory for the model
             if strict:
+                with self._cond:
+                    self.rejections[self.rules_only_reason] += 1
                 raise Overloaded(self.rules_only_reason, 30.0)
             return self._degraded(triager, cases, ids, self.rules_only_reason, started)
         if triager.model is None:
