@@ -221,3 +221,32 @@ def test_the_shipped_bundle_serves(tmp_path: Path) -> None:
     assert urgent.status == 200 and urgent.json["degraded"] is None and urgent.json["level"] <= 2
     assert minor.status == 200 and minor.json["level"] >= 3 and minor.json["explanation"]
     assert info["model"]["name"] == "triage-minilm-int8" and info["model"]["sha256"] == urgent.json["model"]["sha256"]
+
+
+def test_requests_during_a_swap_get_the_old_or_the_new_model(served, tiny_bundle: Path, tmp_path: Path) -> None:
+    import threading
+
+    from edge.testing.tiny_bundle import build_tiny_bundle
+
+    client, _ = served
+    auth = {"Authorization": "Bearer " + "t" * 40}
+    new = build_tiny_bundle(tmp_path / "swap", seed=3, version="0.0.3")
+    stop, replies = threading.Event(), []
+
+    def hammer() -> None:
+        while not stop.is_set():
+            replies.append(client.post("/v1/triage", MINOR))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        for bundle in (new, tiny_bundle, new, tiny_bundle):
+            assert client.post("/v1/admin/reload", {"model_dir": str(bundle)}, headers=auth).status == 200
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert replies and all(r.status == 200 for r in replies)
+    assert all(r.json["degraded"] in (None, "deadline") for r in replies)
+    assert {r.json["model"]["version"] for r in replies} <= {"0.0.1", "0.0.3"}
