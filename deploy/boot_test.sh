@@ -37,6 +37,8 @@ cp "$BUNDLE" "$WORK/root/bundle.tar.gz"
 echo "boot_test: installing the bundle offline (container has no network)"
 # python3-venv (ensurepip) is purged first: Pi OS Lite and Ubuntu minimal images lack it too.
 $NSPAWN -D "$WORK" /bin/sh -c 'dpkg --purge python3-venv python3.11-venv >/dev/null 2>&1; cd /root && tar xzf bundle.tar.gz && rm bundle.tar.gz && ./edge-triage-*/install.sh --no-start'
+# A second install of the same bundle must reuse the release the service would be running from.
+$NSPAWN -D "$WORK" /bin/sh -c 'cd /root && ./edge-triage-*/install.sh --no-start' | grep "already installed"
 
 cp "$HERE/boottest/driver.py" "$WORK/usr/local/lib/edge-boottest/driver.py"
 cp "$HERE/boottest/edge-triage-boottest.service" "$WORK/etc/systemd/system/"

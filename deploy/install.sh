@@ -2,9 +2,9 @@
 # Offline installer for the edge triage appliance. Run as root from the unpacked bundle:
 #   sudo ./install.sh [--prefix /opt/edge-triage] [--no-start] [--kiosk]
 # No network is used: every wheel comes from ./wheels (pip --no-index).
-# Layout: $PREFIX/releases/<bundle>/{venv,models}, and $PREFIX/current -> releases/<bundle>, swapped
-# atomically, so an upgrade that fails half-way leaves the running release untouched and the
-# previous release stays on disk for a rollback (ln -sfn releases/<old> $PREFIX/current).
+# Layout: $PREFIX/releases/<bundle>-<hash>/{venv,models}, and $PREFIX/current -> that release,
+# swapped atomically, so an upgrade that fails half-way leaves the running release untouched and
+# the previous release stays on disk for a rollback (ln -sfn releases/<old> $PREFIX/current).
 set -eu
 
 PREFIX=/opt/edge-triage
@@ -42,39 +42,51 @@ ARCH=$(uname -m)
 HOSTPY=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [ "$HOSTPY" = "$PYVER" ] || die "this bundle is for Python $PYVER but python3 is $HOSTPY; use the py$HOSTPY bundle."
 
-RELEASE="$PREFIX/releases/$NAME"
-say "installing $NAME into $RELEASE"
-rm -rf "$RELEASE.partial"
-mkdir -p "$RELEASE.partial"
-# Models are staged under a temporary name; the venv is created after the rename because venvs
-# are not relocatable (their scripts name the interpreter by absolute path).
-cp -a "models" "$RELEASE.partial/models"
-[ -e "$RELEASE" ] && rm -rf "$RELEASE"
-mv "$RELEASE.partial" "$RELEASE"
+# The release folder is named by content (bundle name + hash of its checksums): reinstalling the
+# same bundle never deletes files the running service uses, and a new bundle never overwrites one.
+DIGEST=$(sha256sum SHA256SUMS | cut -c1-10)
+RELEASE_NAME="$NAME-$DIGEST"
+RELEASE="$PREFIX/releases/$RELEASE_NAME"
+PREVIOUS=$(readlink "$PREFIX/current" 2>/dev/null || true)
+if [ -x "$RELEASE/venv/bin/edge-triage" ] && [ -f "$RELEASE/.complete" ]; then
+    say "$RELEASE_NAME is already installed; reusing it"
+else
+    say "installing $NAME into $RELEASE"
+    rm -rf "$RELEASE"
+    mkdir -p "$RELEASE"
+    cp -a "models" "$RELEASE/models"
+    # --without-pip: Raspberry Pi OS Lite and Ubuntu lack ensurepip unless python3-venv is
+    # installed; pip comes from the bundle instead. Venvs are not relocatable, so it is built in place.
+    python3 -m venv --without-pip "$RELEASE/venv"
+    PIPWHL=$(ls wheels/pip-*.whl | head -n 1)
+    "$RELEASE/venv/bin/python" "$PIPWHL/pip" install -q --no-index --find-links wheels pip
+    "$RELEASE/venv/bin/python" -m pip install -q --no-index --find-links wheels -c constraints.txt \
+        "wheels/$(bundle_field project_wheel)"
 
-# --without-pip: Raspberry Pi OS Lite and Ubuntu lack ensurepip unless python3-venv is installed;
-# pip comes from the bundle instead.
-python3 -m venv --without-pip "$RELEASE/venv"
-PIPWHL=$(ls wheels/pip-*.whl | head -n 1)
-"$RELEASE/venv/bin/python" "$PIPWHL/pip" install -q --no-index --find-links wheels pip
-"$RELEASE/venv/bin/python" -m pip install -q --no-index --find-links wheels -c constraints.txt \
-    "wheels/$(bundle_field project_wheel)"
+    say "verifying the model bundle's checksums with the installed runtime"
+    "$RELEASE/venv/bin/python" -c "import sys, edge.bundle; edge.bundle.verify(sys.argv[1])" \
+        "$RELEASE/models/$MODEL" || die "model bundle failed verification."
 
-say "verifying the model bundle's checksums with the installed runtime"
-"$RELEASE/venv/bin/python" -c "import sys, edge.bundle; edge.bundle.verify(sys.argv[1])" \
-    "$RELEASE/models/$MODEL" || die "model bundle failed verification."
-
-# `edge-triage check` with the same settings the unit gives the service.
-cat > "$RELEASE/bin-check" <<CHECK
+    # `edge-triage check` with the same settings the unit gives the service.
+    cat > "$RELEASE/bin-check" <<CHECK
 #!/bin/sh
 export EDGE_TRIAGE_MODEL=$PREFIX/current/models/$MODEL
 export EDGE_TRIAGE_AUDIT_DB=/var/lib/edge-triage/audit.sqlite3
 exec $PREFIX/current/venv/bin/edge-triage check --config /etc/edge-triage/config.toml "\$@"
 CHECK
-chmod 0755 "$RELEASE/bin-check"
+    chmod 0755 "$RELEASE/bin-check"
+    touch "$RELEASE/.complete"
+fi
 
-ln -sfn "releases/$NAME" "$PREFIX/current.new"
+ln -sfn "releases/$RELEASE_NAME" "$PREFIX/current.new"
 mv -T "$PREFIX/current.new" "$PREFIX/current"
+# Keep the new release and the one it replaced (for a rollback); remove older ones.
+for old in "$PREFIX"/releases/*; do
+    case "releases/$(basename "$old")" in
+        "releases/$RELEASE_NAME"|"$PREVIOUS") ;;
+        *) rm -rf "$old" ;;
+    esac
+done
 [ -f README-boards.md ] && cp README-boards.md "$PREFIX/README-boards.md"
 
 say "configuration in /etc/edge-triage (existing files are kept)"
@@ -103,4 +115,4 @@ if [ "$START" = 1 ] && [ -d /run/systemd/system ]; then
     systemctl restart edge-triage.service
     systemctl --no-pager status edge-triage.service | head -n 5 || true
 fi
-say "done: $PREFIX/current -> releases/$NAME"
+say "done: $PREFIX/current -> releases/$RELEASE_NAME${PREVIOUS:+ (previous: $PREVIOUS)}"
