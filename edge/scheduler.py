@@ -243,8 +243,8 @@ class Scheduler:
                 log.error("inference failed: %s", type(error).__name__)
                 results = None
             elapsed = time.perf_counter() - began
-            factor = EXPLAIN_COST_FACTOR if job.explain else 1.0
-            self.times.add(elapsed / (len(job.cases) * factor))
+            if not job.explain and results is not None:  # explain cost varies with the text: not a sample
+                self.times.add(elapsed / len(job.cases))
             with self._cond:
                 self._busy.pop(index, None)
                 self._beats[index] = time.monotonic()
