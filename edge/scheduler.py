@@ -172,7 +172,7 @@ class Scheduler:
             return self._finish(triager.triage_batch(cases, request_ids=ids), started)
         cost = self.times.estimate() * len(cases) * (EXPLAIN_COST_FACTOR if explain else 1.0)
         # Leave room to build and send the degraded answer if we have to give up waiting.
-        guard = min(0.02, 0.1 * deadline_s)
+        guard = min(0.05, 0.1 * deadline_s)
         job = _Job(cases, ids, explain, self.max_tokens, deadline - guard, cost)
         with self._cond:
             reason = None
