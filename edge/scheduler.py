@@ -159,7 +159,7 @@ class Scheduler:
         """Results for ``cases``, by the deadline: model answers when they make it, else degraded ones."""
         started = time.perf_counter() if started is None else started
         now = time.monotonic()
-        deadline = now + deadline_s
+        deadline = now + deadline_s - (time.perf_counter() - started)  # the clock began at request arrival
         ids = request_ids or [new_request_id() for _ in cases]
         triager = self._triager_source()
         if self.rules_only_reason is not None:  # the board is too hot or short of memory for the model

@@ -111,7 +111,7 @@ class Telemetry:
         if scheduler is not None:
             metric("edge_rejections_total", "counter", "Requests refused a model answer at admission, by reason.",
                    [({"reason": r}, n) for r, n in sorted(scheduler.rejections.items())])
-            metric("edge_deadline_overruns_total", "counter", "Inferences that overran their deadline.",
+            metric("edge_deadline_overruns_total", "counter", "Admitted requests answered degraded at their deadline (slow or queued inference).",
                    [({}, scheduler.overruns)])
             metric("edge_queue_depth", "gauge", "Jobs waiting for an inference worker.", [({}, scheduler.depth)])
             metric("edge_queue_limit", "gauge", "Current queue limit (policy).", [({}, scheduler.max_queue)])
