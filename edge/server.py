@@ -93,7 +93,17 @@ class EdgeServer:
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         import waitress.wasyncore as wasyncore
 
-        wasyncore.close_all(self._server._map)
+        closed = threading.Event()
+
+        def close_sockets() -> None:
+            wasyncore.close_all(self._server._map)
+            closed.set()
+
+        # Close from inside the event loop's own thread (its trigger runs thunks there): closing
+        # the socket map under a running loop from another thread races with its poll.
+        self._server.trigger.pull_trigger(close_sockets)
+        if not closed.wait(3.0):  # the loop is not running (never started or already gone)
+            close_sockets()
         self.state.stop()  # idempotent: serve() may call it again
 
 
