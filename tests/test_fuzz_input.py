@@ -76,3 +76,11 @@ def test_server_survives_arbitrary_bytes(client, raw) -> None:
     reply = client.post("/v1/triage", raw=raw)
     assert 400 <= reply.status < 500 or reply.status == 200
     assert "error" in reply.json or "level" in reply.json
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(json_values, st.fixed_dictionaries({"final_level": scalars}, optional={"reason": scalars})))
+def test_acknowledgements_never_5xx(client, body) -> None:
+    request_id = client.post("/v1/triage", {"complaint": "cough"}).json["request_id"]
+    reply = client.post(f"/v1/audit/{request_id}/ack", raw=_encode(body))
+    assert reply.status in (200, 400), reply.body[:300]
