@@ -79,7 +79,7 @@ def test_fixture_rows_join_convert_and_map(tmp_path: Path) -> None:
     assert by_row[1].case.to_dict() == {
         "complaint": "Chest pain", "sex": "F", "arrival": "ambulance", "pain": 10.0, "sbp": 130.0,
         "dbp": 80.0, "hr": 88.0, "rr": 16.0, "temp_c": 37.0, "spo2": 99.0}
-    assert by_row[2].case.to_dict() == {"complaint": "R Ankle sprain", "sex": "M", "arrival": "walk"}
+    assert by_row[2].case.to_dict() == {"complaint": "R Ankle sprain", "sex": "M", "arrival": "private"}
     assert (by_row[3].case.arrival, by_row[3].case.pain, by_row[3].case.temp_c) == ("ambulance", 9.0, 38.5)
     assert (by_row[4].case.arrival, by_row[4].case.pain, by_row[4].truth) == (None, None, 1)
     assert (by_row[5].case.temp_c, by_row[5].case.sex, by_row[5].case.arrival) == (None, None, "other")
