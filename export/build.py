@@ -41,7 +41,7 @@ class BuildConfig:
     max_seq_len: int = 32
     n_splits: int = 5
     teacher_repeats: int = 2
-    student_repeats: int = 1
+    student_repeats: int = 2  # the frozen-encoder student is cheap: same 2×5 folds as teacher and baselines
     transfer_copies: int = 1
     student_layers: int | None = None  # None: all six
     keep_frequent: int = 5000

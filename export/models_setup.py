@@ -31,9 +31,27 @@ class Setup:
     shrink: dict[str, Any] = field(default_factory=dict)
 
 
-def _embed_all(teacher: TextEncoder, corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+def _embed_all(teacher: TextEncoder, corpus: Corpus, cache_key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The frozen teacher's embeddings of every text; with ``cache_key`` (the encoder's package
+    pins) they are cached on disk by a hash of key, length limit and texts — deterministic, and
+    the slowest step of a rebuild on a shared CPU."""
+    path = None
+    if cache_key:
+        import hashlib
+
+        from export.encoders import cache_dir
+
+        digest = hashlib.sha256("\x1f".join([cache_key, str(teacher.max_len), *corpus.texts, "\x1e",
+                                              *corpus.rfv_texts]).encode("utf-8")).hexdigest()[:24]
+        path = cache_dir() / f"teacher-embeddings-{digest}.npz"
+        if path.is_file():
+            stored = np.load(path)
+            return stored["labelled"], stored["rfv"]
     labelled = teacher.embed(corpus.texts, desc="teacher embed (labelled)")
     rfv = teacher.embed(corpus.rfv_texts, desc="teacher embed (transfer)") if corpus.rfv_texts else labelled[:0]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, labelled=labelled, rfv=rfv)
     return labelled, rfv
 
 
@@ -42,7 +60,7 @@ def real_setup(config, corpus: Corpus) -> Setup:
 
     teacher_source, student_source = encoders.teacher(), encoders.student()
     teacher = TextEncoder.from_folder(modeling.load_encoder(teacher_source.path), teacher_source.path, config.max_seq_len)
-    labelled, rfv = _embed_all(teacher, corpus)
+    labelled, rfv = _embed_all(teacher, corpus, cache_key=" ".join(teacher_source.packages))
     original = (student_source.path / "tokenizer.json").read_text(encoding="utf-8")
     pruned = vocab.prune(original, corpus.texts + corpus.rfv_texts + ED_SHORTHAND.split(), config.keep_frequent)
     layers = config.student_layers

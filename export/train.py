@@ -89,7 +89,21 @@ def train_head(embeddings: np.ndarray, features: np.ndarray, labels: np.ndarray,
                soft: np.ndarray | None = None, alpha: float = 0.0, distill_temperature: float = 1.0,
                head: FusionHead | None = None) -> FusionHead:
     """A fusion head on frozen pooled embeddings. ``labels`` 0..4 or -1 (none); with ``soft``
-    (teacher probabilities at ``distill_temperature``, zero rows = none) it distils."""
+    (teacher probabilities at ``distill_temperature``, zero rows = none) it distils.
+
+    One thread: the ops are tiny, and on a shared CPU a second OpenMP thread that gets
+    preempted makes every op wait at the barrier (seen: 1 s per fold became 200 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_head(embeddings, features, labels, config, soft, alpha, distill_temperature, head)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_head(embeddings: np.ndarray, features: np.ndarray, labels: np.ndarray, config: HeadConfig,
+                soft: np.ndarray | None, alpha: float, distill_temperature: float,
+                head: FusionHead | None) -> FusionHead:
     seed_everything(config.seed)
     head = head or FusionHead(embeddings.shape[1], features.shape[1], config.dropout)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
