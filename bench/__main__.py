@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         warnings.append(f"load average {load_before} at start on {os.cpu_count()} cores: other work was running, "
                         "timings are contaminated (slower and noisier than on a quiet machine)")
 
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(4)  # a length a graph cannot take is recorded, not printed in red
     bundle_dir, bundle_note = resolve_bundle(args.model, args.quick, scratch)
     from edge.bundle import verify
 
