@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     plot_names: list[str] = []
     try:
         if model["rows"]:
-            plot_names += [plots.latency_vs_tokens(summary, model["rows"], out), plots.median_length_bars(summary, out)]
+            plot_names += [plots.latency_vs_tokens(floor_result, model["rows"], out), plots.median_length_bars(summary, out)]
         if service:
             plot_names += [plots.service_curves(service, out), plots.service_rss(service, out)]
     except ImportError as error:

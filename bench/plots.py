@@ -20,11 +20,11 @@ def _plt():
     return plt
 
 
-def latency_vs_tokens(summary: dict[str, Any], rows: list[dict[str, Any]], out: Path) -> str:
+def latency_vs_tokens(floor: dict[str, Any], rows: list[dict[str, Any]], out: Path) -> str:
     plt = _plt()
     threads = sorted({r["threads"] for r in rows})
     fig, axes = plt.subplots(1, len(threads), figsize=(6 * len(threads), 4.5), squeeze=False, sharey=True)
-    floors = summary.get("floor", {}).get("by_threads", {})
+    floors = floor.get("by_threads", {})
     for ax, t in zip(axes[0], threads):
         for name in ORDER:
             points = sorted((r["tokens"], r["p50_ms"], r["p99_ms"]) for r in rows
@@ -33,10 +33,11 @@ def latency_vs_tokens(summary: dict[str, Any], rows: list[dict[str, Any]], out: 
                 xs, p50, p99 = zip(*points)
                 ax.plot(xs, p50, "o-", color=COLOURS[name], label=f"{name} p50")
                 ax.plot(xs, p99, ":", color=COLOURS[name], alpha=0.6)
-        floor = floors.get(str(t), {}).get("by_tokens", {})
-        if floor:
-            xs = sorted(int(k) for k in floor)
-            ax.plot(xs, [floor[str(x)] for x in xs], "k--", label="int8 compute floor")
+        for key, style, label in (("by_tokens", "--", "int8 compute floor"), ("by_tokens_fp32", "--", "fp32 compute floor")):
+            floor = floors.get(str(t), {}).get(key, {})
+            if floor:
+                xs = sorted(int(k) for k in floor)
+                ax.plot(xs, [floor[str(x)] for x in xs], style, color="k" if key == "by_tokens" else "0.55", label=label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("tokens")
