@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from edge.features import N_FEATURES, encode_cases
-from export import calibrate, onnx_export
+from export import augment, calibrate, onnx_export
 from export.cv import DEFAULT_SEED, stratified_folds
 from export.data import Corpus, data_root, load_corpus, transfer_cases
 from export.models_setup import Setup, real_setup, smoke_setup
@@ -43,6 +43,10 @@ class BuildConfig:
     teacher_repeats: int = 2
     student_repeats: int = 2  # the frozen-encoder student is cheap: same 2×5 folds as teacher and baselines
     transfer_copies: int = 1
+    # Masked copies of training rows (vitals / other optional fields / kiosk / MIMIC-like views,
+    # export.augment), as a fraction of the training rows; teacher and student heads alike.
+    # 0.1: the largest of the fractions tried (0, 0.1, 0.25, 0.5) that keeps the full-row gates (REPORT.md).
+    missing_fraction: float = 0.1
     student_layers: int | None = None  # None: all six
     keep_frequent: int = 5000
     limit: int | None = None  # labelled rows used (smoke builds)
@@ -81,10 +85,27 @@ def _cases_at(cases: list, index: np.ndarray) -> list:
     return [cases[int(i)] for i in index]
 
 
+def _augmented(corpus: Corpus, train_idx: np.ndarray, config: BuildConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masked copies of the training rows: (row index into the corpus, encoded features)."""
+    sources, cases = augment.augmentation(_cases_at(corpus.cases, train_idx), config.missing_fraction, seed)
+    features = encode_cases(cases) if cases else np.zeros((0, N_FEATURES), np.float32)
+    return train_idx[sources], features
+
+
+def _fit_teacher(setup: Setup, config: BuildConfig, corpus: Corpus, train_idx: np.ndarray, seed: int):
+    rows, aug_features = _augmented(corpus, train_idx, config, seed)
+    index = np.concatenate([train_idx, rows])
+    features = np.concatenate([corpus.features[train_idx], aug_features])
+    return fit_teacher(setup.teacher_embeddings[index], features, corpus.labels[index] - 1,
+                       replace(config.teacher_head, seed=seed))
+
+
 def _student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rfv_embeddings: np.ndarray,
                   train_idx: np.ndarray, seed: int, desc: str):
-    """Distil one student from ``teacher`` on the labelled ``train_idx`` rows plus a transfer set."""
+    """Distil one student from ``teacher`` on the labelled ``train_idx`` rows (plus masked copies,
+    which keep their full row's soft target) and a transfer set."""
     features = corpus.features
+    rows, aug_features = _augmented(corpus, train_idx, config, seed + 7)
     donors = _cases_at(corpus.cases, train_idx)
     transfer = transfer_cases(corpus.rfv_texts, donors, config.transfer_copies, seed) if corpus.rfv_texts else []
     transfer_features = encode_cases(transfer) if transfer else np.zeros((0, N_FEATURES), np.float32)
@@ -92,11 +113,12 @@ def _student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rf
     temp = config.plan.train.distill_temperature
     soft = np.concatenate([
         soften(teacher.logits(setup.teacher_embeddings[train_idx], features[train_idx]), temp),
+        soften(teacher.logits(setup.teacher_embeddings[rows], features[rows]), temp),
         soften(teacher.logits(transfer_embeddings, transfer_features), temp) if transfer else np.zeros((0, 5), np.float32),
     ])
-    texts = [corpus.texts[int(i)] for i in train_idx] + [c.complaint for c in transfer]
-    labels = np.concatenate([corpus.labels[train_idx] - 1, -np.ones(len(transfer), dtype=np.int64)])
-    all_features = np.concatenate([features[train_idx], transfer_features])
+    texts = [corpus.texts[int(i)] for i in np.concatenate([train_idx, rows])] + [c.complaint for c in transfer]
+    labels = np.concatenate([corpus.labels[train_idx] - 1, corpus.labels[rows] - 1, -np.ones(len(transfer), dtype=np.int64)])
+    all_features = np.concatenate([features[train_idx], aug_features, transfer_features])
     plan = replace(config.plan, train=replace(config.plan.train, seed=seed, max_len=config.max_seq_len),
                    head=replace(config.plan.head, seed=seed))
     return fit_student(setup.student, texts, all_features, labels, soft, plan, desc=desc)
@@ -123,18 +145,18 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
     teacher_oof = np.zeros((config.teacher_repeats, n, 5))
     student = {k: np.zeros((config.student_repeats, n, 5)) for k in ("torch", "fp32", "int8")}
     alternatives = {k: np.zeros((config.student_repeats, n, 5)) for k in config.compare_recipes}
+    view_features = {name: encode_cases(augment.view(corpus.cases, name)) for name in (augment.KIOSK, augment.MIMIC_LIKE)}
+    views = {name: np.zeros((config.student_repeats, n, 5)) for name in view_features}
     recipe_info: dict[str, Any] = {}
     with stages.stage("teacher CV"):
         teachers = {}
         for fold in tqdm([f for f in folds if f.repeat < config.teacher_repeats], desc="teacher folds", leave=False):
-            teacher = fit_teacher(setup.teacher_embeddings[fold.train], features[fold.train], y0[fold.train],
-                                  replace(config.teacher_head, seed=config.seed + fold.fold))
+            teacher = _fit_teacher(setup, config, corpus, fold.train, config.seed + fold.fold)
             teacher_oof[fold.repeat, fold.test] = teacher.logits(setup.teacher_embeddings[fold.test], features[fold.test])
             teachers[(fold.repeat, fold.fold)] = teacher
     with stages.stage("student CV (distil, export, int8)"):
         for fold in tqdm([f for f in folds if f.repeat < config.student_repeats], desc="student folds"):
-            teacher = teachers.get((fold.repeat, fold.fold)) or fit_teacher(
-                setup.teacher_embeddings[fold.train], features[fold.train], y0[fold.train], config.teacher_head)
+            teacher = teachers.get((fold.repeat, fold.fold)) or _fit_teacher(setup, config, corpus, fold.train, config.seed)
             model = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train,
                                   config.seed + 100 * fold.repeat + fold.fold, f"student r{fold.repeat}f{fold.fold}")
             test_texts = [corpus.texts[int(i)] for i in fold.test]
@@ -145,12 +167,14 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
             for kind, path in (("fp32", fp32), ("int8", work / "fold-int8.onnx")):
                 runner = onnx_export.OrtRunner(path, config.threads)
                 student[kind][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
+            for name, view_feats in view_features.items():  # runner: the int8 graph
+                views[name][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], view_feats[fold.test])
             for name, recipe in config.compare_recipes.items():
                 onnx_export.quantize(fp32, work / "fold-alt.onnx", recipe)
                 runner = onnx_export.OrtRunner(work / "fold-alt.onnx", config.threads)
                 alternatives[name][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
     return {"folds": folds, "teacher": teacher_oof, "student": student, "recipe": recipe_info,
-            "alternatives": alternatives}
+            "alternatives": alternatives, "views": views}
 
 
 def fold_table(levels: np.ndarray, truth: np.ndarray, folds: list) -> dict[str, dict[str, float]]:
@@ -185,7 +209,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
         with stages.stage("calibration and decision"):
             chosen = calibrate_and_decide(corpus, cv, config)
         with stages.stage("final teacher and student"):
-            teacher = fit_teacher(setup.teacher_embeddings, corpus.features, corpus.labels - 1, config.teacher_head)
+            teacher = _fit_teacher(setup, config, corpus, np.arange(len(corpus.labels)), config.seed)
             final = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, np.arange(len(corpus.labels)),
                                   config.seed, "student final")
         with stages.stage("export and int8"):
@@ -218,6 +242,7 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
     int8_logits = cv["student"]["int8"].reshape(-1, 5)
     temperature = calibrate.fit_temperature(int8_logits, truth - 1)
     from edge.decision import softmax
+    from edge.metrics import compute
 
     probs = {k: softmax(v.reshape(-1, 5), temperature) for k, v in cv["student"].items()}
     point = calibrate.choose_operating_point(probs["int8"], truth, fired)
@@ -229,7 +254,12 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
         alt_levels = calibrate.final_levels(softmax(logits.reshape(-1, 5), temperature), point.decision, fired)
         alternatives[name] = calibrate.int8_agreement(levels["fp32"], alt_levels, truth)
     alternatives["shipped: weight-only int8, per column per 32 rows (int8 weights, fp32 compute)"] = gate
-    return {"temperature": temperature, "point": point, "gate": gate, "gate_argmax": argmax_gate,
+    views = {}
+    for name, logits in cv.get("views", {}).items():
+        fired_view = calibrate.fired_rules(augment.view(corpus.cases, name)) * repeats
+        view_levels = calibrate.final_levels(softmax(logits.reshape(-1, 5), temperature), point.decision, fired_view)
+        views[name] = {"levels": view_levels, "metrics": calibrate.summary(compute(truth, view_levels))}
+    return {"temperature": temperature, "point": point, "gate": gate, "gate_argmax": argmax_gate, "views": views,
             "recipe_comparison": alternatives,
             "probs": probs, "levels": levels, "truth": truth, "fired": fired}
 
@@ -247,5 +277,5 @@ def _replace_atomically(staging: Path, out: Path) -> None:
 
 
 def summary_json(result: dict[str, Any]) -> str:
-    keys = ("bundle", "size_mb", "operating_point", "int8_gate", "cv_table", "latency", "build_s", "stages_s")
+    keys = ("bundle", "size_mb", "operating_point", "int8_gate", "batch_invariance", "views", "cv_table", "latency", "build_s", "stages_s")
     return json.dumps({k: result.get(k) for k in keys}, indent=2, default=str)

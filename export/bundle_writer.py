@@ -39,6 +39,22 @@ def _in_sample_check(staging: Path, corpus) -> dict[str, Any]:
     return calibrate.summary(compute(corpus.labels, levels))
 
 
+def batch_invariance(bundle: Path, cases, n: int = 64) -> dict[str, Any]:
+    """Each case's probabilities alone vs in one batch with the others (the service batches
+    requests): they must match, or a patient's answer would depend on who else is queued."""
+    from edge.model import RuntimeOptions, TriageModel
+    from export.onnx_export import dynamic_quantize_nodes
+
+    model = TriageModel.load(bundle, RuntimeOptions(intra_op_threads=1))
+    sample = list(cases[:: max(1, len(cases) // n)])[:n]
+    batched = model.probabilities(sample)
+    single = np.concatenate([model.probabilities([c]) for c in sample])
+    diff = float(np.abs(batched - single).max())
+    dynamic = dynamic_quantize_nodes(bundle / "model.onnx")
+    return {"cases": len(sample), "max_abs_prob_diff": diff, "dynamic_quantize_nodes": len(dynamic),
+            "passes": diff <= 1e-6 and not dynamic}
+
+
 def write(staging: Path, config, setup, corpus, cv, chosen, recipe, fp32_path: Path, baselines, stages) -> dict[str, Any]:
     from export import report
     from export.build import fold_table
@@ -118,12 +134,20 @@ def write(staging: Path, config, setup, corpus, cv, chosen, recipe, fp32_path: P
     write_manifest(staging, manifest)
     in_sample = _in_sample_check(staging, corpus)
     manifest["evaluation"]["in_sample_runtime_check"] = in_sample
+    invariance = batch_invariance(staging, corpus.cases)
+    manifest["evaluation"]["batch_invariance"] = invariance
+    gate = {**chosen["gate"], "batch_invariance": invariance["passes"]}
+    gate["passes"] = bool(gate["passes"] and invariance["passes"])
+    manifest["evaluation"]["missing_field_views_oof"] = {
+        name: v["metrics"] for name, v in chosen.get("views", {}).items()}
+    manifest["evaluation"]["missing_fraction"] = config.missing_fraction
     size_mb = round(sum(p.stat().st_size for p in staging.iterdir() if p.is_file()) / 1e6, 3)
     result = {
         "bundle": str(config.out), "manifest": manifest, "size_mb": size_mb,
         "model_mb": round((staging / "model.onnx").stat().st_size / 1e6, 3),
         "fp32_mb": round(fp32_path.stat().st_size / 1e6, 3),
-        "operating_point": manifest["evaluation"]["operating_point"], "int8_gate": chosen["gate"],
+        "operating_point": manifest["evaluation"]["operating_point"], "int8_gate": gate,
+        "batch_invariance": invariance, "views": manifest["evaluation"]["missing_field_views_oof"],
         "cv_table": rows, "tradeoff_int8": curve, "tradeoff_int8_critical_weight_1": curve_plain,
         "tradeoff_regression": (baselines or {}).get("tradeoff", {}).get("curves", {}).get("regression + rules"),
         "calibration": {"temperature": t}, "in_sample": in_sample,

@@ -111,15 +111,39 @@ def quantize(fp32: Path, int8: Path, recipe: QuantRecipe) -> dict[str, object]:
         str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
         reduce_range=recipe.reduce_range,
         op_types_to_quantize=["MatMul"] + (["Gather"] if recipe.quantize_embeddings and not recipe.embeddings_per_row else []),
-        nodes_to_exclude=sorted(set(head) | set(recipe.keep_fp32) | set(weight_only)),
+        nodes_to_exclude=_with_quantizer_names(set(head) | set(recipe.keep_fp32) | set(weight_only)),
         extra_options={"MatMulConstBOnly": True},
     )
     per_row = recipe.quantize_embeddings and recipe.embeddings_per_row
     if weight_only or per_row:
         _weight_only_int8(int8, weight_only, embeddings=per_row, block_rows=recipe.block_rows)
+    dynamic_head = quantized_head_nodes(int8)
+    if dynamic_head:  # a per-batch activation scale in the head makes a case's answer depend on its batch
+        raise RuntimeError(f"head nodes were quantized despite nodes_to_exclude: {dynamic_head}")
     info = recipe.describe(head)
     info["weight_only_int8_nodes"] = len(weight_only)
     return info
+
+
+def _with_quantizer_names(names: set[str]) -> list[str]:
+    """ORT's quantizer first splits each Gemm into ``<name>_MatMul`` + ``<name>_Add`` and matches
+    nodes_to_exclude against the new names, so a plain Gemm name excludes nothing."""
+    return sorted(names | {f"{n}_MatMul" for n in names})
+
+
+def quantized_head_nodes(path: Path) -> list[str]:
+    """Head/feature-layer nodes computed with dynamically quantized activations (should be none)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    return [n.name for n in graph.node if n.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul")
+            and ("/head/" in n.name or n.input[0] == "features" or "/head/" in n.input[0])]
+
+
+def dynamic_quantize_nodes(path: Path) -> list[str]:
+    import onnx
+
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "DynamicQuantizeLinear"]
 
 
 def _quantize_rows_or_columns(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:

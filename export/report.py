@@ -148,6 +148,28 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
         d = g["metric_deltas_int8_minus_fp32"]
         lines.append(f"| {name} | {g['agreement']:.2%} | {g['changed']} ({g['changed_less_urgent']} / {g['changed_more_urgent']}) | "
                      f"{g['moved_two_or_more_less_urgent']} | {d['accuracy']:+.3f} | {d['under_triage']:+.3f} | {d['critical_recall']:+.3f} |")
+    inv = result.get("batch_invariance")
+    if inv:
+        lines += ["", f"Batch invariance (bundle via `TriageModel`, {inv['cases']} cases alone vs batched): max |Δp| "
+                  f"{inv['max_abs_prob_diff']:.2e}, DynamicQuantizeLinear nodes {inv['dynamic_quantize_nodes']}: "
+                  f"**{'pass' if inv['passes'] else 'FAIL'}** (part of the gate)."]
+    if result.get("views"):
+        lines += ["", "## Missing fields (out-of-fold, same rows with fields removed; shipped path)", "",
+                  f"Training heads see masked copies of {ev.get('missing_fraction')} × the training rows "
+                  "(no vitals / no other optional fields / kiosk / MIMIC-like; `export.augment`), same labels and "
+                  "soft targets; held-out rows are masked only for these rows of the table.", "",
+                  "| view | accuracy | under-triage | over-triage | critical recall | QWK |", "|---|---|---|---|---|---|",
+                  f"| full rows | {op['accuracy']:.3f} | {op['under_triage']:.3f} | {op['over_triage']:.3f} | {op['critical_recall']:.3f} | {op['qwk']:.3f} |"]
+        for name, v in result["views"].items():
+            lines.append(f"| {name} | {v['accuracy']:.3f} | {v['under_triage']:.3f} | {v['over_triage']:.3f} | "
+                         f"{v.get('critical_recall', float('nan')):.3f} | {v['qwk']:.3f} |")
+        lines += ["", "Fraction sweep (`edge-export build --missing-fraction F --no-baselines --no-latency`, same seed and "
+                  "folds; shipped-path int8, OOF; full rows accuracy / under-triage / critical recall — kiosk accuracy / "
+                  "under-triage / critical recall): 0 → 0.681 / 0.089 / 0.817 — 0.299 / 0.044 / 0.980 (over-triage 0.66); "
+                  "0.1 → 0.684 / 0.083 / 0.805 — 0.631 / 0.098 / 0.746; 0.25 → 0.672 / 0.088 / 0.805 — 0.630 / 0.119 / 0.728; "
+                  "0.5 → 0.666 / 0.090 / 0.812 — 0.645 / 0.112 / 0.734. 0.25 and 0.5 miss the 0.68 accuracy gate on full "
+                  "rows, so 0.1 ships; its price is kiosk critical recall ≈ 0.75 (the model without vitals misses "
+                  "about a quarter of level 1-2 cases that the full row would catch; the kiosk's own rules must cover them)."]
     lines += ["", "## Trade-off across decision settings", "", "![tradeoff](tradeoff.png)", "",
               "| model | under-weight | accuracy | under-triage | critical recall |", "|---|---|---|---|---|"]
     curves = {"student int8": result["tradeoff_int8"]}

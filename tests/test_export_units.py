@@ -113,3 +113,38 @@ def test_missing_encoder_package_says_how_to_install_it(monkeypatch: pytest.Monk
     monkeypatch.setattr(encoders, "MINILM_PACKAGE", "no-such-encoder-package-xyz")
     with pytest.raises(encoders.EncoderMissing, match="make model-deps"):
         encoders.student()
+
+
+@pytest.mark.parametrize("recipe_kwargs", [dict(weight_only=(r".",), block_rows=32), dict()])
+def test_head_stays_free_of_dynamic_activation_quantization(tmp_path: Path, recipe_kwargs: dict) -> None:
+    """ORT renames each Gemm to ``<name>_MatMul`` before matching nodes_to_exclude; the head must
+    still come out without DynamicQuantizeLinear, under the shipped recipe and a dynamic one."""
+    import onnx
+
+    from edge.features import N_FEATURES
+    from export import modeling, onnx_export
+
+    model = modeling.FusedClassifier(modeling.tiny_bert(60, seed=0), modeling.FusionHead(32))
+    fp32 = onnx_export.export(model, tmp_path / "fp32.onnx", N_FEATURES, 60)
+    assert any(n.op_type == "Gemm" for n in onnx.load(str(fp32)).graph.node)  # the case the rename bites
+    onnx_export.quantize(fp32, tmp_path / "int8.onnx", onnx_export.QuantRecipe(**recipe_kwargs))
+    assert onnx_export.quantized_head_nodes(tmp_path / "int8.onnx") == []
+    if recipe_kwargs:  # shipped recipe: no per-batch activation scales anywhere
+        assert onnx_export.dynamic_quantize_nodes(tmp_path / "int8.onnx") == []
+
+
+def test_missing_field_augmentation_masks_whole_groups_and_keeps_the_rest() -> None:
+    from export import augment
+
+    full = TriageCase("chest pain", age=60, sex="M", arrival="walk", injury=False, mental="A", pain=5,
+                      sbp=120, dbp=80, hr=90, rr=18, temp_c=36.8, spo2=98)
+    cases = [full, TriageCase("fever", age=3, sbp=100, hr=140)]
+    sources, masked = augment.augmentation(cases, 2.0, seed=1)
+    assert len(masked) == 4 and sorted(sources.tolist()) == [0, 0, 1, 1]
+    for i, case in zip(sources, masked):
+        assert case.complaint == cases[int(i)].complaint
+        removed = {k for k, v in cases[int(i)].to_dict().items() if k not in case.to_dict()}
+        assert removed <= set(augment.VITALS + augment.OTHER_OPTIONAL)
+    kiosk = augment.view([full], augment.KIOSK)[0]
+    assert kiosk.to_dict() == {"complaint": "chest pain", "age": 60, "sex": "M", "pain": 5}
+    assert augment.augmentation(cases, 0.0, seed=1)[1] == []
