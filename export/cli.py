@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-latency", action="store_true")
     build.add_argument("--missing-fraction", type=float, default=None,
                        help="masked copies of training rows (missing vitals/optional fields) per training row")
+    build.add_argument("--transfer-missing", action="store_true", help="masked copies of the NHAMCS transfer rows too")
     build.add_argument("--limit", type=int, default=None, help="use only the first N labelled rows")
     from export import baselines  # hook owned by export/baselines.py
     baselines.add_arguments(sub.add_parser("baselines", help="CV table and trade-off curve of the baselines"))
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         changes["student_layers"] = args.layers
     if args.limit is not None:
         changes["limit"] = args.limit
+    if args.transfer_missing:
+        changes["transfer_missing"] = True
     if args.missing_fraction is not None:
         changes["missing_fraction"] = args.missing_fraction
     if args.no_baselines:
