@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from export import graph_surgery
+
 INPUT_NAMES = ["input_ids", "attention_mask", "features"]
 OUTPUT_NAME = "logits"
 OPSET = 17
@@ -47,7 +49,7 @@ class QuantRecipe:
             "activations": "fp32 (no activation quantization)" if everything_weight_only
             else "uint8, dynamic per-tensor (computed at run time)",
             "op_types": ["MatMul"] + (["Gather"] if self.quantize_embeddings else []),
-            "embeddings": ("int8, one scale per token row (DequantizeLinear → Gather)" if self.embeddings_per_row
+            "embeddings": ("int8, one scale per token row; rows gathered first, then scaled (Gather → Cast → Mul)" if self.embeddings_per_row
                            else "int8, per tensor (ORT Gather quantization)") if self.quantize_embeddings else "fp32",
             "reduce_range": self.reduce_range,
             "kept_fp32": sorted(set(head_nodes) | set(self.keep_fp32)),
@@ -117,11 +119,15 @@ def quantize(fp32: Path, int8: Path, recipe: QuantRecipe) -> dict[str, object]:
     per_row = recipe.quantize_embeddings and recipe.embeddings_per_row
     if weight_only or per_row:
         _weight_only_int8(int8, weight_only, embeddings=per_row, block_rows=recipe.block_rows)
+    if per_row:  # exact rewrite: scale only the embedding rows an input uses (export/graph_surgery.py)
+        graph_surgery.rewrite_file(int8)
     dynamic_head = quantized_head_nodes(int8)
     if dynamic_head:  # a per-batch activation scale in the head makes a case's answer depend on its batch
         raise RuntimeError(f"head nodes were quantized despite nodes_to_exclude: {dynamic_head}")
     info = recipe.describe(head)
     info["weight_only_int8_nodes"] = len(weight_only)
+    if per_row:
+        info["embeddings"] = "int8, one scale per token row; rows gathered first, then scaled (Gather → Cast → Mul)"
     return info
 
 
