@@ -20,6 +20,14 @@ def _plt():
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> str:
+    """Lay out, write and close one figure; the file name goes into the summary."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
 def latency_vs_tokens(floor: dict[str, Any], rows: list[dict[str, Any]], out: Path) -> str:
     plt = _plt()
     threads = sorted({r["threads"] for r in rows})
@@ -45,11 +53,7 @@ def latency_vs_tokens(floor: dict[str, Any], rows: list[dict[str, Any]], out: Pa
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("latency per inference (ms)")
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "latency_vs_tokens.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+    return _save(plt, fig, out / "latency_vs_tokens.png")
 
 
 def median_length_bars(summary: dict[str, Any], out: Path) -> str:
@@ -72,11 +76,7 @@ def median_length_bars(summary: dict[str, Any], out: Path) -> str:
     ax.set_ylabel("p50 ms at the median complaint length")
     ax.set_title(f"Median complaint ({summary['inputs']['median_tokens']} tokens); labels = × shipped bundle")
     ax.legend()
-    fig.tight_layout()
-    path = out / "median_length_latency.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+    return _save(plt, fig, out / "median_length_latency.png")
 
 
 def service_curves(service: dict[str, Any], out: Path) -> str:
@@ -104,11 +104,7 @@ def service_curves(service: dict[str, Any], out: Path) -> str:
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    path = out / "service_load.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+    return _save(plt, fig, out / "service_load.png")
 
 
 def service_rss(service: dict[str, Any], out: Path) -> str:
@@ -122,8 +118,4 @@ def service_rss(service: dict[str, Any], out: Path) -> str:
     ax.set_ylabel("server RSS (MiB)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = out / "service_rss.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
+    return _save(plt, fig, out / "service_rss.png")

@@ -26,12 +26,17 @@ def run(bundle_dir: Path, payloads: list[bytes], config: service_level.LoadConfi
         cold_starts: int, scratch: Path, log: Callable[[str], None], errors: dict[str, str]) -> tuple[dict[str, Any], list[float]]:
     service: dict[str, Any] = {}
     cold: list[float] = []
+
+    def measure(concurrency: Any, label: str, **notes: Any) -> dict[str, Any]:
+        """One load run against the server in hand, with the policy's own view of it."""
+        run = service_level.run(handle, payloads, concurrency, config, deadline_ms, label, log)
+        return {**run, **notes, "policy_metrics": _policy_lines(handle)}
+
     try:
         handle = server.start(bundle_dir)
         cold.append(handle.cold_start_s)
         try:
-            service["normal"] = service_level.run(handle, payloads, config.concurrency, config, deadline_ms, "normal", log)
-            service["normal"]["policy_metrics"] = _policy_lines(handle)
+            service["normal"] = measure(config.concurrency, "normal")
         finally:
             handle.stop()
     except Exception as error:
@@ -48,16 +53,12 @@ def run(bundle_dir: Path, payloads: list[bytes], config: service_level.LoadConfi
         try:
             if not wait_for_state(handle.get, "hot"):
                 raise RuntimeError("the service never reported the 'hot' thermal state from the fake board")
-            service["hot"] = service_level.run(handle, payloads, config.hot_concurrency, config, deadline_ms, "hot", log)
-            service["hot"]["fake_board"] = how
-            service["hot"]["policy_metrics"] = _policy_lines(handle)
+            service["hot"] = measure(config.hot_concurrency, "hot", fake_board=how)
             board.set_all_temps(CRITICAL_C)
             if not wait_for_state(handle.get, "critical"):
                 raise RuntimeError("the service never reported the 'critical' thermal state from the fake board")
-            service["critical"] = service_level.run(handle, payloads, config.critical_concurrency, config, deadline_ms,
-                                                    "critical", log)
-            service["critical"]["fake_board"] = f"same board heated to {CRITICAL_C:.0f} °C (policy state 'critical')"
-            service["critical"]["policy_metrics"] = _policy_lines(handle)
+            service["critical"] = measure(config.critical_concurrency, "critical",
+                                          fake_board=f"same board heated to {CRITICAL_C:.0f} °C (policy state 'critical')")
         finally:
             handle.stop()
     except Exception as error:
