@@ -1,5 +1,5 @@
 """``edge-triage check``: is this device ready to serve? Configuration, model bundle (sha256 and a
-real warm-up inference), token file, audit log, sensors, cgroup memory limits and PSI. Prints one
+real warm-up inference), token file, audit log, sensors (thermal, power), cgroup memory limits and PSI. Prints one
 line per check; exits 1 when any check fails (warnings alone exit 0)."""
 
 from __future__ import annotations
@@ -69,11 +69,13 @@ def _audit(config) -> list[Check]:
 
 
 def _sensors(config) -> list[Check]:
-    from edge.monitors import memory, thermal
+    from edge.monitors import memory, power, thermal
 
     command = config.monitor.get("throttle_command", thermal.DEFAULT_THROTTLE_COMMAND)
+    pmic = config.monitor.get("pmic_command", power.DEFAULT_PMIC_COMMAND)
     return [*thermal.describe(config.monitor_root, tuple(command) if command else None),
-            *memory.describe(config.monitor_root)]
+            *memory.describe(config.monitor_root),
+            *power.describe(config.monitor_root, tuple(pmic) if pmic else None)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""One sampling thread that reads the thermal and memory monitors into an immutable snapshot.
+"""One sampling thread that reads the thermal, memory and power monitors into an immutable snapshot.
 
 ``Monitor.snapshot()`` is what the service, the status page and /metrics read; it never blocks on
 a sensor. When given a ``Policy`` the monitor also updates it after every sample, so the policy
@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
-from edge.monitors import memory, thermal
+from edge.monitors import memory, power, thermal
 from edge.monitors.thermal import ZoneLimits
 
 log = logging.getLogger("edge.monitors")
@@ -26,6 +26,8 @@ class MonitorConfig:
     # argv of the Pi throttle query; None or () disables it (bits unknown).
     throttle_command: tuple[str, ...] | None = thermal.DEFAULT_THROTTLE_COMMAND
     command_timeout_s: float = 2.0
+    # argv of the Pi 5 PMIC listing; None or () disables it (no power reading on a Pi 5).
+    pmic_command: tuple[str, ...] | None = power.DEFAULT_PMIC_COMMAND
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class HealthSnapshot:
     cgroup_high_mb: float | None = None
     cgroup_events: dict[str, int] = field(default_factory=dict)
     psi: dict[str, float] = field(default_factory=dict)
+    power_source: str = "none"  # "ina3221" | "pmic" | "none": where power_w came from
+    power_w: float | None = None  # board power; None without a sensor or with a broken one
+    power_rails_w: dict[str, float] = field(default_factory=dict)
+    power_input_v: float | None = None
     sensor_errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -71,6 +77,7 @@ class HealthSnapshot:
 def read_snapshot(config: MonitorConfig, now: float | None = None) -> HealthSnapshot:
     heat = thermal.read(config.root, config.throttle_command, config.command_timeout_s)
     mem = memory.read(config.root)
+    watts = power.read(config.root, config.pmic_command, config.command_timeout_s, board_model=heat.board_model or "")
     temps = dict(heat.temperatures_c)
     return HealthSnapshot(
         time=time.time() if now is None else now,
@@ -91,7 +98,12 @@ def read_snapshot(config: MonitorConfig, now: float | None = None) -> HealthSnap
         cgroup_high_mb=mem.cgroup_high_mb,
         cgroup_events=dict(mem.cgroup_events),
         psi=dict(mem.psi),
-        sensor_errors=tuple(heat.sensor_errors + mem.sensor_errors),
+        power_source=watts.source,
+        power_w=watts.total_w,
+        power_rails_w=dict(watts.rails_w),
+        power_input_v=watts.input_v,
+        # "no power sensor" is a fact about the board, not a fault: it is in power_source, not warnings.
+        sensor_errors=tuple(heat.sensor_errors + mem.sensor_errors + watts.sensor_errors),
         warnings=tuple(heat.warnings + mem.warnings),
     )
 

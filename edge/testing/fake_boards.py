@@ -6,11 +6,11 @@ tests (hardware we lack). Layouts follow the real boards:
   4 CPUs at up to 1.8 GHz; ``vcgencmd get_throttled`` answering "throttled=0x…".
 - Raspberry Pi 5: "cpu-thermal" with a critical trip (110 °C) and four active (fan) trips
   50/60/67.5/75 °C; hwmon "cpu_thermal", "rp1_adc" (RP1 I/O chip temperature), "rpi_volt",
-  "pwmfan"; 4 CPUs at up to 2.4 GHz.
+  "pwmfan"; 4 CPUs at up to 2.4 GHz; ``vcgencmd pmic_read_adc`` listing the PMIC rails.
 - Jetson Orin (L4T r35/r36, tegra234): zones CPU-therm, GPU-therm, CV0..2-therm, SOC0..2-therm,
   tj-therm, each with a passive "sw-throttle" trip (99 °C) and a critical "sw-shutdown" trip
-  (104.5 °C); hwmon "ina3221" power monitor (no temperatures); no vcgencmd. On an Orin Nano the
-  CV (DLA) zones read -256 °C because the clusters are absent (``nano=True``).
+  (104.5 °C); hwmon "ina3221" power monitor, three rails (fake_power.py); no vcgencmd. On an
+  Orin Nano the CV (DLA) zones read -256 °C because the clusters are absent (``nano=True``).
 Every board has /proc/meminfo, /proc/self/cgroup ("0::/system.slice/edge-triage.service"),
 the cgroup v2 memory files and /proc/pressure/{memory,cpu}, each with knobs to change or break.
 
@@ -28,15 +28,18 @@ from pathlib import Path
 from typing import Iterable
 
 from edge.monitors.sampler import MonitorConfig
+from edge.testing.fake_power import ORIN_AGX_RAILS, ORIN_NANO_RAILS, ina3221_files, set_pmic
 
 CGROUP_PATH = "/system.slice/edge-triage.service"
 BREAK_MODES = ("missing", "garbage", "unreadable", "directory", "loop")
 MB = 1024 * 1024
 
 _VCGENCMD = """#!/bin/sh
-# Fake Raspberry Pi firmware tool: answers like `vcgencmd get_throttled` from a state file.
+# Fake Raspberry Pi firmware tool: `vcgencmd get_throttled` and `pmic_read_adc` answer from state
+# files; a command without one is "not registered", as older firmware (Pi 4) answers pmic_read_adc.
 state="$(dirname "$0")/../../.fake/vcgencmd"
-if [ "$1" != "get_throttled" ]; then echo "error=1 error_msg=\\"Command not registered\\""; exit 255; fi
+case "$1" in get_throttled) ;; pmic_read_adc) state="$state.pmic" ;; *) state=/nonexistent ;; esac
+if [ ! -f "$state.out" ]; then echo "error=1 error_msg=\\"Command not registered\\""; exit 255; fi
 cat "$state.out"
 exit "$(cat "$state.rc")"
 """
@@ -265,6 +268,7 @@ def raspberry_pi_5(root: str | os.PathLike[str], temp_c: float = 52.0) -> FakeBo
     board.add_cpus(4, max_khz=2400000, cur_khz=1500000, min_khz=1500000)
     board.set_meminfo(total_mb=8064, available_mb=7200)
     board.install_vcgencmd()
+    set_pmic(board)  # the PMIC's rail currents and voltages (fake_power.PI5_PMIC_RAILS)
     return board
 
 
@@ -289,7 +293,7 @@ def jetson_orin(root: str | os.PathLike[str], temp_c: float = 50.0, nano: bool =
             trips = [(JETSON_SW_SHUTDOWN_C, "critical"), (JETSON_SW_THROTTLE_C, "passive")]
         absent = nano and zone.lower().startswith("cv")
         board.add_zone(zone, -256.0 if absent else temp_c, trips=trips)
-    board.add_hwmon("ina3221", files={"in1_input": "5080\n", "curr1_input": "1200\n", "in1_label": "VDD_IN\n"})
+    board.add_hwmon("ina3221", files=ina3221_files(ORIN_NANO_RAILS if nano else ORIN_AGX_RAILS))
     board.add_cpus(6 if nano else 12, max_khz=1510400 if nano else 2201600, cur_khz=1113600)
     board.set_meminfo(total_mb=7620 if nano else 30536, available_mb=5000 if nano else 26000)
     return board
