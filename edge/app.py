@@ -243,7 +243,7 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
     @app.get("/metrics")
     def metrics() -> Response:
         text = svc.telemetry.render(scheduler=svc.scheduler, snapshot=svc.snapshot, decision=svc.decision,
-                                    policy=svc.policy, ready=svc.readiness()[0],
+                                    policy=svc.policy, ready=svc.readiness()[0], energy=svc.energy,
                                     audit_written=svc.audit.written if svc.audit else None)
         return Response(text, mimetype="text/plain; version=0.0.4")
 

@@ -91,6 +91,8 @@ class Scheduler:
         self.rejections: collections.Counter[str] = collections.Counter()
         self.overruns = 0
         self.completed = 0
+        # Called with (inference seconds, cases) after each model run (energy metering).
+        self.inference_listeners: list[Callable[[float, int], None]] = []
         self._queue: collections.deque[_Job] = collections.deque()
         self._queued_cost = 0.0
         self._cond = threading.Condition()
@@ -245,6 +247,12 @@ class Scheduler:
             elapsed = time.perf_counter() - began
             if not job.explain and results is not None:  # explain cost varies with the text: not a sample
                 self.times.add(elapsed / len(job.cases))
+            if results is not None:  # the energy was spent even if the caller has given up waiting
+                for listener in list(self.inference_listeners):
+                    try:
+                        listener(elapsed, len(job.cases))
+                    except Exception as error:  # metering must never cost the worker
+                        log.error("inference listener failed: %s", type(error).__name__)
             with self._cond:
                 self._busy.pop(index, None)
                 self._beats[index] = time.monotonic()

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from edge.audit import AuditLog
 from edge.case import TriageCase
 from edge.config import ConfigError, ServiceConfig
+from edge.energy import EnergyMeter, power_from
 from edge.model import RuntimeOptions
 from edge.runtime import ModelRuntime
 from edge.scheduler import Scheduler
@@ -37,6 +38,7 @@ class ServiceState:
     access: AccessPolicy
     monitor: Any = None
     policy: Any = None
+    energy: EnergyMeter | None = None  # board energy per inference (edge_energy_* metrics)
     result_listeners: list[ResultListener] = field(default_factory=list)
     decision: Any = None  # the latest PolicyDecision
     snapshot: Any = None  # the latest HealthSnapshot
@@ -168,7 +170,10 @@ def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtim
                               field="audit_db") from None
     scheduler = Scheduler(lambda: runtime.triager, workers=config.workers, queue_size=config.queue_size,
                           initial_service_s=_measure_service_time(runtime.triager))
+    energy = EnergyMeter(lambda: power_from(monitor))
+    scheduler.inference_listeners.append(energy.on_inference)
     return ServiceState(
         config=config, runtime=runtime, scheduler=scheduler, audit=audit or None, telemetry=Telemetry(),
         access=access or AccessPolicy.from_config(config.token_file, config.host), monitor=monitor, policy=policy,
+        energy=energy,
     )

@@ -71,7 +71,7 @@ class Telemetry:
                 self.degraded[degraded_reason] += 1
 
     def render(self, *, scheduler: Any = None, snapshot: Any = None, decision: Any = None, policy: Any = None,
-               ready: bool | None = None, audit_written: int | None = None) -> str:
+               ready: bool | None = None, audit_written: int | None = None, energy: Any = None) -> str:
         out: list[str] = []
 
         def metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, Any], Any]]) -> None:
@@ -119,6 +119,9 @@ class Telemetry:
                    [({}, scheduler.times.estimate())])
         if snapshot is not None:
             self._render_snapshot(metric, snapshot)
+            self._render_power(metric, snapshot)
+        if energy is not None:
+            self._render_energy(metric, energy.totals())
         if decision is not None:
             for kind in ("thermal", "memory"):
                 state = getattr(decision, f"{kind}_state", None)
@@ -165,6 +168,29 @@ class Telemetry:
                [({"series": k}, v) for k, v in sorted(psi.items()) if isinstance(v, (int, float))])
         errors = getattr(snap, "sensor_errors", None) or ()
         metric("edge_sensor_errors", "gauge", "Sensors that could not be read at the last sample.", [({}, len(errors))])
+
+    @staticmethod
+    def _render_power(metric: Any, snap: Any) -> None:
+        source = getattr(snap, "power_source", None) or "none"
+        rails = getattr(snap, "power_rails_w", None) or {}
+        metric("edge_board_power_sensor", "gauge", "Where board power is read from (ina3221, pmic, none); always 1.",
+               [({"source": source}, 1)])
+        metric("edge_board_power_watts", "gauge", "Board power by rail, from the board's own sensor.",
+               [({"rail": name, "source": source}, watts) for name, watts in sorted(rails.items())])
+        metric("edge_board_power_total_watts", "gauge", "Board power in total (input rail or sum of rails); "
+               "absent without a sensor or with a broken one.", [({"source": source}, getattr(snap, "power_w", None))])
+        metric("edge_board_input_volts", "gauge", "Board input voltage where the sensor reports it.",
+               [({"source": source}, getattr(snap, "power_input_v", None))])
+
+    @staticmethod
+    def _render_energy(metric: Any, totals: Any) -> None:
+        metric("edge_energy_joules_total", "counter", "Board energy spent in model inference: board power × "
+               "inference time, summed (includes the board's idle draw for that time).",
+               [({"source": s}, j) for s, j in sorted(totals.joules.items())])
+        metric("edge_energy_inferences_total", "counter", "Cases inferred, by the power source that metered them "
+               "(source none: not metered).", [({"source": s}, n) for s, n in sorted(totals.inferences.items())])
+        metric("edge_energy_joules_per_triage", "gauge", "Mean board energy per metered triage inference since start.",
+               [({"source": s}, j) for s, j in sorted(totals.joules_per_triage().items())])
 
 
 def _transition_labels(key: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Recent temperature history for the status chart: a bounded ring of samples per sensor,
-taken from the monitor's snapshots at most once per interval."""
+"""Recent temperature and board power history for the status charts: a bounded ring of samples
+per sensor (or power rail), taken from the monitor's snapshots at most once per interval."""
 
 from __future__ import annotations
 
@@ -40,6 +40,28 @@ class TemperatureHistory:
     def series(self) -> dict[str, list[list[float]]]:
         with self._lock:
             return {name: [list(p) for p in points] for name, points in self._series.items()}
+
+
+POWER_TOTAL = "total"  # the series key of the board's total power, beside the rails'
+
+
+def power_readings(snapshot: object) -> dict[str, float]:
+    """Watts by rail plus the total, from a HealthSnapshot or its plain-dict form."""
+    get = snapshot.get if isinstance(snapshot, dict) else lambda name: getattr(snapshot, name, None)
+    rails = get("power_rails_w")
+    out = {str(k): float(v) for k, v in dict(rails or {}).items() if isinstance(v, (int, float))}
+    total = get("power_w")
+    if isinstance(total, (int, float)) and not isinstance(total, bool):
+        out[POWER_TOTAL] = float(total)
+    return out
+
+
+class PowerHistory(TemperatureHistory):
+    """Board power in watts, total and by rail, on the same ring and rate limit as temperatures."""
+
+    def on_sample(self, snapshot: object) -> None:
+        at = getattr(snapshot, "time", None)
+        self.add(power_readings(snapshot), at=at if isinstance(at, (int, float)) else None)
 
 
 class DecisionStats:

@@ -220,4 +220,4 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
     def status_api() -> Any:
         if staff_access() is None:
             return denied_json()
-        return jsonify(status_view(edge_state(), ws().history, ws().stats))
+        return jsonify(status_view(edge_state(), ws().history, ws().stats, ws().power_history))

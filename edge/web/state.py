@@ -11,7 +11,7 @@ from flask import Flask
 
 from edge.errors import EdgeError
 
-from edge.web.history import DecisionStats, TemperatureHistory
+from edge.web.history import DecisionStats, PowerHistory, TemperatureHistory
 from edge.web.queue import CaseQueue
 from edge.web.security import FileToken, SessionSigner, TokenCheck
 from edge.web.settings import WebSettings, settings_from
@@ -30,6 +30,7 @@ class WebState:
     stats: DecisionStats
     strings: dict[str, str]
     token_check: TokenCheck
+    power_history: PowerHistory = field(default_factory=PowerHistory)
     attached_to: Any = field(default=None)  # the service state whose listeners hold our queue
 
 
@@ -52,7 +53,7 @@ def _service_token_check(service: Any, settings: WebSettings) -> TokenCheck:
     return FileToken(getattr(config, "token_file", None) or settings.token_file)
 
 
-def _follow_monitor(monitor: Any, history: TemperatureHistory) -> None:
+def _follow_monitor(monitor: Any, history: TemperatureHistory) -> None:  # PowerHistory too
     """Feed the temperature chart from the monitor's own sampling thread (no second sampler).
     edge.monitors.sampler.Monitor takes callbacks only in its constructor, so we append to its
     callback list; without a monitor the status requests themselves record the history."""
@@ -85,6 +86,7 @@ def web_state(app: Flask, explicit: WebSettings | None = None) -> WebState:
                 stats=DecisionStats(),
                 strings=table(settings.language),
                 token_check=FileToken(settings.token_file),
+                power_history=PowerHistory(settings.history_points, settings.history_interval_s),
             )
             app.extensions[EXTENSION] = state
         service = app.extensions.get("edge")
@@ -94,6 +96,7 @@ def web_state(app: Flask, explicit: WebSettings | None = None) -> WebState:
                 if listeners is not None and listener not in listeners:
                     listeners.append(listener)
             _follow_monitor(getattr(service, "monitor", None), state.history)
+            _follow_monitor(getattr(service, "monitor", None), state.power_history)
             state.token_check = _service_token_check(service, state.settings)
             state.attached_to = service
         return state

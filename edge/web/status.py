@@ -9,7 +9,7 @@ import time
 from collections import deque
 from typing import Any
 
-from edge.web.history import DecisionStats, TemperatureHistory
+from edge.web.history import POWER_TOTAL, DecisionStats, PowerHistory, TemperatureHistory, power_readings
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -83,6 +83,20 @@ def _temperatures(snap: dict[str, Any], history: TemperatureHistory,
     return out
 
 
+def _power(snap: dict[str, Any], history: PowerHistory | None) -> dict[str, Any]:
+    """Board power now (total and by rail, W), where it comes from, and the recent history."""
+    readings = power_readings(snap)
+    if history is not None and not history.follows_monitor:
+        history.add(readings, at=snap.get("time") if isinstance(snap.get("time"), (int, float)) else None)
+    series = history.series() if history is not None else {}
+    volts = snap.get("power_input_v")
+    return {"source": str(snap.get("power_source") or "none"), "total_w": readings.get(POWER_TOTAL),
+            "input_v": volts if isinstance(volts, (int, float)) else None,
+            "history": series.get(POWER_TOTAL, []),
+            "rails": [{"name": name, "watts": round(watts, 3), "history": series.get(name, [])}
+                      for name, watts in sorted(readings.items()) if name != POWER_TOTAL]}
+
+
 MEMORY_PREFIXES = ("mem_", "rss_", "cgroup_")
 
 
@@ -122,7 +136,8 @@ def _policy(service: Any) -> dict[str, Any]:
             "recent": recent[-20:] if isinstance(recent, list) else []}
 
 
-def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats) -> dict[str, Any]:
+def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats,
+                power_history: PowerHistory | None = None) -> dict[str, Any]:
     monitor = getattr(service, "monitor", None)
     raw = _call(monitor, "snapshot") if monitor is not None else getattr(service, "snapshot", None)
     snap = plain(raw)
@@ -139,6 +154,7 @@ def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats)
         "temperatures": _temperatures(snap, history, _policy_thresholds(service, raw)),
         "throttle": {k: bool(v) for k, v in dict(throttle).items()} if isinstance(throttle, dict) else {},
         "cpu_freq_ratio": thermal.get("cpu_freq_ratio"),
+        "power": _power(snap, power_history),
         "memory": _numbers(memory, MEMORY_PREFIXES),
         "pressure": _numbers(_first(memory, "psi", "pressure"), suffix="avg10"),
         "cgroup_events": _numbers(_first(memory, "cgroup_events")),

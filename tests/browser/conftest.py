@@ -69,14 +69,14 @@ def start_service(tmp_path: Path, tiny_bundle: Path) -> Iterator[Callable[..., L
     started: list[LiveService] = []
 
     def start(web: dict[str, Any] | None = None, temp_c: float = 48.0, policy: dict[str, Any] | None = None,
-              bundle: Path | None = None) -> LiveService:
+              bundle: Path | None = None, make_board: Callable[..., Any] = raspberry_pi_4) -> LiveService:
         root = tmp_path / f"board{len(started)}"
-        board = raspberry_pi_4(root, temp_c=temp_c)
+        board = make_board(root, temp_c=temp_c)
         config = ServiceConfig(
             host="127.0.0.1", port=0, model_dir=str(bundle or tiny_bundle),
             audit_db=str(tmp_path / f"audit{len(started)}.sqlite3"), audit_key_file=str(tmp_path / "audit.key"),
             monitor_root=str(root), monitor_interval_s=0.2, deadline_ms=5000.0,
-            monitor={"throttle_command": list(board.throttle_command), "interval_s": 0.2},
+            monitor={"throttle_command": list(board.throttle_command or ()), "interval_s": 0.2},
             policy={"thermal_enter_after_s": 0.0, **(policy or {})},
             # Short refresh periods keep the tests quick; the defaults suit a ward.
             web={"staff_refresh_s": 0.5, "status_refresh_s": 0.5, "history_interval_s": 0.2, **(web or {})},

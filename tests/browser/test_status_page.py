@@ -85,3 +85,32 @@ def test_status_page_under_a_hot_throttling_board(start_service, page_factory, t
     expect(page.locator("#memory")).to_contain_text("Memory pressure (some, 10 s)")
     screenshot(page, "status-hot")
     assert page.js_errors == []
+
+
+def test_status_page_shows_board_power_with_its_history(start_service, page_factory):
+    from playwright.sync_api import expect
+
+    from edge.testing.fake_boards import jetson_orin
+    from edge.testing.fake_power import set_rail
+
+    service = start_service(make_board=lambda root, temp_c: jetson_orin(root, temp_c=temp_c, nano=True))
+    page = page_factory("1280x800")
+    page.goto(service.url + "/status")
+    board_power = page.locator("#power")
+    expect(board_power.locator('[data-power="total"]')).to_have_text("6.10 W")
+    expect(board_power).to_contain_text("ina3221")
+    expect(board_power).to_contain_text("VDD_SOC")
+    set_rail(service.board, "VDD_IN", milliamps=2000)  # 10.16 W under load
+    expect(board_power.locator('[data-power="total"]')).to_have_text("10.16 W")
+    expect(board_power.locator("svg polyline")).to_have_count(1)  # the history has two samples or more
+    assert page.js_errors == []
+
+
+def test_status_page_says_when_a_board_has_no_power_sensor(start_service, page_factory):
+    from playwright.sync_api import expect
+
+    service = start_service()  # a Raspberry Pi 4
+    page = page_factory("1280x800")
+    page.goto(service.url + "/status")
+    expect(page.locator("#power")).to_contain_text("No power sensor on this board.")
+    assert page.js_errors == []

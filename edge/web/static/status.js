@@ -1,5 +1,5 @@
 // Device status: temperatures with a small SVG history chart per sensor (drawn here, no
-// libraries), throttle/power flags, memory and pressure, latency, policy, model and evaluation.
+// libraries), board power (total with its history, by rail), throttle/power flags, memory and pressure, latency, policy, model and evaluation.
 "use strict";
 (function () {
   const ui = window.EdgeUI;
@@ -13,13 +13,14 @@
     return node;
   }
 
-  function chart(points, limit, label) {
+  // lo/hi: the smallest range shown (°C by default), span: the least height of the range.
+  function chart(points, limit, label, lo0 = 30, hi0 = 50, span = 5) {
     const width = 220, height = 48, pad = 3;
     const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "spark", role: "img", "aria-label": label });
     const values = points.map((p) => p[1]);
     if (limit) values.push(limit);
-    let lo = Math.min(...values, 30), hi = Math.max(...values, 50);
-    if (hi - lo < 5) hi = lo + 5;
+    let lo = Math.min(...values, lo0), hi = Math.max(...values, hi0);
+    if (hi - lo < span) hi = lo + span;
     const x = (i) => pad + (points.length <= 1 ? width - 2 * pad : (i * (width - 2 * pad)) / (points.length - 1));
     const y = (v) => height - pad - ((v - lo) * (height - 2 * pad)) / (hi - lo);
     root.append(svg("rect", { x: 0, y: 0, width, height, class: "spark-bg" }));
@@ -86,6 +87,22 @@
         chart(z.history || [], limit, `${z.name} ${z.celsius.toFixed(1)} °C`),
       ]));
     }
+  }
+
+  function renderPower(power) {
+    const box = ui.clear(document.getElementById("power"));
+    if (!power || power.source === "none") { box.append(emptyNote(t("status.no_power_sensor"))); return; }
+    const total = power.total_w;
+    const text = total === null || total === undefined ? t("status.unavailable") : total.toFixed(2) + " W";
+    box.append(ui.el("div", { class: "temp-row", "data-sensor": "power-total" }, [
+      ui.el("div", { class: "temp-text" }, [
+        ui.el("strong", { text: t("status.power_total") }),
+        ui.el("span", { class: "temp-value", "data-power": "total", text }),
+        ui.el("span", { class: "muted", text: ` · ${power.source}` + (power.input_v ? ` · ${power.input_v.toFixed(2)} V in` : "") }),
+      ]),
+      chart(power.history || [], null, `${t("status.power_total")} ${text}`, 0, 1, 1),
+    ]));
+    if (power.rails.length) box.append(table(power.rails.map((r) => [r.name, r.watts.toFixed(3) + " W"])));
   }
 
   function renderThrottle(flags, freq) {
@@ -159,6 +176,7 @@
     if (!result || !result.ok) return;
     const data = result.data;
     renderTemps(data.temperatures);
+    renderPower(data.power);
     renderThrottle(data.throttle, data.cpu_freq_ratio);
     renderMemory(data);
     renderLatency(data.latency, data.degraded);
