@@ -244,7 +244,8 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
     def metrics() -> Response:
         text = svc.telemetry.render(scheduler=svc.scheduler, snapshot=svc.snapshot, decision=svc.decision,
                                     policy=svc.policy, ready=svc.readiness()[0],
-                                    audit_written=svc.audit.written if svc.audit else None)
+                                    audit_written=svc.audit.written if svc.audit else None,
+                                    model=svc.runtime.identity())
         return Response(text, mimetype="text/plain; version=0.0.4")
 
     if importlib.util.find_spec("edge.web") is not None:
