@@ -5,7 +5,7 @@
     POST /v1/audit/<id>/ack         {"final_level": 1-5, "reason": text} acknowledge / override
     GET  /v1/audit/export.csv       admin (token): the audit log as CSV (?since=unix seconds)
     POST /v1/admin/reload           admin (token): {"model_dir": path} load, verify, warm, swap
-    GET  /livez /readyz /info /metrics
+    GET  /livez /readyz /info /metrics /openapi.json (OpenAPI 3.1 of these routes, edge/openapi.py)
 
 Every error is JSON ``{"error": {"code", "message", "field"?}}`` with a stable machine code. No
 handler logs or echoes request content: patient data stays in the request and the answer.
@@ -30,6 +30,7 @@ from edge import __version__ as edge_version
 from edge.case import parse_case
 from edge.config import ServiceConfig
 from edge.errors import BundleError, CaseError, EdgeError
+from edge.openapi import document as openapi_document
 from edge.scheduler import Overloaded
 from edge.service import ServiceState, build_state
 
@@ -247,6 +248,10 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
                                     audit_written=svc.audit.written if svc.audit else None,
                                     model=svc.runtime.identity())
         return Response(text, mimetype="text/plain; version=0.0.4")
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document(config))
 
     if importlib.util.find_spec("edge.web") is not None:
         from edge.web import create_blueprint
