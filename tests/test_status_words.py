@@ -38,3 +38,8 @@ def test_the_status_api_carries_words_and_the_card(tiny_bundle: Path, tmp_path: 
     assert "no_temperature_sensors" in data["warnings"]
     assert WARNING_WORDS["no_temperature_sensors"] in data["warnings_text"]
     assert data["model"]["card"]["name"] == "tiny-test" and "quantization" not in data["model"]["card"]
+
+
+def test_a_bundle_without_the_cv_table_shows_its_recorded_figures() -> None:
+    card = model_card({"name": "x", "version": "1", "evaluation": {"ktas_cv": {"critical_recall": 0.934}}})
+    assert card["figures"] == [{"label": "ktas_cv.critical_recall", "value": "0.934", "data": "as recorded in the bundle"}]

@@ -57,6 +57,17 @@ def model_card(manifest: dict[str, Any]) -> dict[str, Any]:
         if isinstance(values, dict) and "accuracy" in values:
             figures.append({"label": f"Accuracy, {view}", "value": _percent("accuracy", values["accuracy"]),
                             "data": f"{source}{rows}; out-of-fold"})
+    if not figures:  # a bundle without the export's CV table: show its recorded figures as they are
+        figures = [{"label": label, "value": f"{value:g}", "data": "as recorded in the bundle"}
+                   for label, value in _numbers(evaluation, "")][:12]
     scale = manifest.get("scale") or "ktas"
     return {"name": manifest.get("name"), "version": manifest.get("version"), "scale": str(scale).upper(),
             "figures": figures}
+
+
+def _numbers(tree: Any, prefix: str) -> list[tuple[str, float]]:
+    if isinstance(tree, dict):
+        return [pair for key, value in tree.items() for pair in _numbers(value, f"{prefix}{key}.")]
+    if isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        return [(prefix.rstrip("."), float(tree))]
+    return []
