@@ -35,9 +35,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browsers:
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-# systemd-analyze for the unit checks in the normal suite (the slow boot test needs deploy-tools).
+# systemd-analyze for the unit checks in the normal suite (the slow boot test needs deploy-tools),
+# promtool (Debian's prometheus package) for the fleet alert rules' checks and unit tests.
 test-tools:
 	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
+	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 test-slow: setup deploy-tools
 	$(VPY) -m pytest -q -m slow

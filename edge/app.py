@@ -5,7 +5,8 @@
     POST /v1/audit/<id>/ack         {"final_level": 1-5, "reason": text} acknowledge / override
     GET  /v1/audit/export.csv       admin (token): the audit log as CSV (?since=unix seconds)
     POST /v1/admin/reload           admin (token): {"model_dir": path} load, verify, warm, swap
-    GET  /livez /readyz /info /metrics
+    POST /fhir/RiskAssessment/$triage  FHIR R4 Bundle -> RiskAssessment (edge/fhir; same triage path)
+    GET  /livez /readyz /info /metrics /openapi.json (OpenAPI 3.1 of these routes, edge/openapi.py)
 
 Every error is JSON ``{"error": {"code", "message", "field"?}}`` with a stable machine code. No
 handler logs or echoes request content: patient data stays in the request and the answer.
@@ -30,6 +31,7 @@ from edge import __version__ as edge_version
 from edge.case import parse_case
 from edge.config import ServiceConfig
 from edge.errors import BundleError, CaseError, EdgeError
+from edge.openapi import document as openapi_document
 from edge.scheduler import Overloaded
 from edge.service import ServiceState, build_state
 
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 UNPROTECTED = ("/livez", "/readyz")  # probes for the local supervisor
 ADMIN_PREFIXES = ("/v1/admin/", "/v1/audit/export")
-DECISION_ENDPOINTS = {"triage", "triage_batch"}
+DECISION_ENDPOINTS = {"triage", "triage_batch", "fhir.triage"}
 _SOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 INTENDED_USE = ("Decision support for emergency-department triage: suggests a KTAS-style acuity level (1-5) "
                 "from the chief complaint and triage-time facts for a triage nurse to confirm or override.")
@@ -244,9 +246,17 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
     def metrics() -> Response:
         text = svc.telemetry.render(scheduler=svc.scheduler, snapshot=svc.snapshot, decision=svc.decision,
                                     policy=svc.policy, ready=svc.readiness()[0], energy=svc.energy,
-                                    audit_written=svc.audit.written if svc.audit else None)
+                                    audit_written=svc.audit.written if svc.audit else None,
+                                    model=svc.runtime.identity())
         return Response(text, mimetype="text/plain; version=0.0.4")
 
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return jsonify(openapi_document(config))
+
+    from edge.fhir import create_blueprint as fhir_blueprint
+
+    app.register_blueprint(fhir_blueprint())
     if importlib.util.find_spec("edge.web") is not None:
         from edge.web import create_blueprint
 

@@ -71,7 +71,8 @@ class Telemetry:
                 self.degraded[degraded_reason] += 1
 
     def render(self, *, scheduler: Any = None, snapshot: Any = None, decision: Any = None, policy: Any = None,
-               ready: bool | None = None, audit_written: int | None = None, energy: Any = None) -> str:
+               ready: bool | None = None, audit_written: int | None = None, energy: Any = None,
+               model: dict[str, str] | None = None) -> str:
         out: list[str] = []
 
         def metric(name: str, kind: str, help_text: str, samples: Iterable[tuple[dict[str, Any], Any]]) -> None:
@@ -104,6 +105,11 @@ class Telemetry:
                 metric(name, "gauge", help_text, [({}, read())])
             except Exception:  # a gauge that cannot be read is left out, never a failed scrape
                 pass
+        if model:
+            # An info metric (value 1, identity in labels) so a fleet query can compare the sha256
+            # every box serves. Bundle identity comes from its verified manifest, never a client.
+            metric("edge_model_info", "gauge", "The model bundle being served (name, version, sha256).",
+                   [({k: model.get(k, "") for k in ("name", "version", "sha256")}, 1)])
         if ready is not None:
             metric("edge_ready", "gauge", "1 when the service reports ready.", [({}, ready)])
         if audit_written is not None:

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Any
 
 from edge.web.history import POWER_TOTAL, DecisionStats, PowerHistory, TemperatureHistory, power_readings
+from edge.web.words import model_card, warning_in_words
 
 
 def plain(value: Any, depth: int = 0) -> Any:
@@ -118,7 +119,8 @@ def _model(service: Any) -> dict[str, Any]:
     manifest = bundle.manifest
     return {"loaded": True, **bundle.identity(), "target": manifest.get("target"),
             "quantization": plain(manifest.get("quantization")), "created": manifest.get("created"),
-            "base_model": plain(manifest.get("base_model")), "evaluation": plain(manifest.get("evaluation") or {})}
+            "base_model": plain(manifest.get("base_model")), "evaluation": plain(manifest.get("evaluation") or {}),
+            "card": model_card(manifest)}
 
 
 def _policy(service: Any) -> dict[str, Any]:
@@ -159,6 +161,7 @@ def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats,
         "pressure": _numbers(_first(memory, "psi", "pressure"), suffix="avg10"),
         "cgroup_events": _numbers(_first(memory, "cgroup_events")),
         "warnings": [str(w) for w in (snap.get("warnings") or [])],
+        "warnings_text": [warning_in_words(str(w)) for w in (snap.get("warnings") or [])],
         "sensor_errors": [str(e) for e in (snap.get("sensor_errors") or [])],
         "latency": decisions,
         "degraded": degraded,

@@ -127,7 +127,7 @@
     const events = Object.entries(data.cgroup_events);
     if (events.length) rows.push([t("status.cgroup_events"), events.map(([k, v]) => `${k} ${v}`).join(" · ")]);
     box.append(rows.length ? table(rows) : emptyNote(t("status.unavailable")));
-    for (const w of data.warnings) box.append(ui.el("p", { class: "warning", text: w }));
+    for (const w of data.warnings_text || data.warnings) box.append(ui.el("p", { class: "warning", text: w }));
     for (const e of data.sensor_errors) box.append(ui.el("p", { class: "muted", text: e }));
   }
 
@@ -163,11 +163,12 @@
     const box = ui.clear(document.getElementById("model"));
     const ev = ui.clear(document.getElementById("evaluation"));
     if (!model.loaded) { box.append(emptyNote(t("status.unavailable"))); return; }
-    box.append(table([["name", model.name], ["version", model.version],
-      ["sha256", ui.el("code", { class: "hash", text: model.sha256 })], ["target", fmt("", model.target)],
-      ["quantization", fmt("", model.quantization)]]));
-    const rows = flatten(model.evaluation || {}, "", []);
-    ev.append(rows.length ? table(rows.map(([k, v]) => [k, fmt(k, v)])) : emptyNote(t("status.no_evaluation")));
+    // The model card for people: name, version, scale, and evaluated figures with their data.
+    const card = model.card || { name: model.name, version: model.version, scale: "", figures: [] };
+    box.append(table([["name", card.name], ["version", card.version], ["scale", card.scale],
+      ["sha256", ui.el("code", { class: "hash", text: model.sha256 })]]));
+    ev.append(card.figures.length ? table(card.figures.map((f) => [f.label, `${f.value} (${f.data})`]))
+      : emptyNote(t("status.no_evaluation")));
   }
 
   async function refresh() {
