@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPIP) install -q --upgrade pip
 	$(VPIP) install -q 'torch==2.13.0'
-	$(VPIP) install -q -e '.[export,test]'
+	$(VPIP) install -q -e '.[export,test,eval]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -37,6 +37,11 @@ class LabelledCase:
     case: TriageCase
     truth: int
     nurse: int | None = None
+    # Evaluation-only facts that are never model inputs (NHAMCS): the visit ended in a critical
+    # care unit or in death in the ED; the patient was admitted; subgroup labels for reporting.
+    critical_outcome: bool | None = None
+    admitted: bool | None = None
+    groups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,7 +80,8 @@ class Dataset:
         return _count(self.fields_set_missing)
 
     def add_row(self, row: int, payload: Mapping[str, Any], truth: int | None, truth_column: str,
-                nurse: int | None = None, notes: Sequence[tuple[str, str]] = ()) -> LabelledCase | None:
+                nurse: int | None = None, notes: Sequence[tuple[str, str]] = (),
+                **evaluation_only: Any) -> LabelledCase | None:
         """Validate one row's payload into a case, or record why it is unusable. ``notes`` are
         (code, field) pairs the reader already set missing; they count only for usable rows."""
         if truth is None:
@@ -88,7 +94,7 @@ class Dataset:
             return None
         for code, field_name in [*notes, *dropped]:
             self.note_missing(code, field_name)
-        labelled = LabelledCase(row, case, truth, nurse)
+        labelled = LabelledCase(row, case, truth, nurse, **evaluation_only)
         self.cases.append(labelled)
         return labelled
 
