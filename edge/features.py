@@ -13,9 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge.case import ARRIVALS, MENTAL_STATES, SEXES, TriageCase
-from edge.protocol import findings, pain_site, sirs_count
+from edge.protocol import esi_danger_zone, findings, infant_temperature_flag, pain_site, sirs_count
 
-FEATURE_VERSION = "features-v1"
+FEATURE_VERSION = "features-v2"
 
 # Fixed adult reference centre and spread (not fitted), so the encoding never depends on the
 # training split and a value far outside the range is clipped, not extrapolated.
@@ -49,6 +49,10 @@ def _names() -> list[str]:
     # Each protocol group as urgency (6 - level) / 5: 0 when it does not apply, 1 for level 1.
     names += [f"protocol_{g}" for g in PROTOCOL_GROUPS]
     names += [f"protocol_level_{lvl}" for lvl in range(1, 6)] + ["protocol_none"]
+    # v2: ESI danger-zone limits by age band (children's own limits), and age bands where the
+    # protocols treat children differently.
+    names += ["esi_dz_hr", "esi_dz_rr", "esi_dz_spo2", "esi_dz_any", "esi_infant_temperature"]
+    names += ["age_under_3_months", "age_under_3_years", "age_under_18"]
     return names
 
 
@@ -89,6 +93,15 @@ def encode_case(case: TriageCase) -> np.ndarray:
         x[_INDEX[f"protocol_level_{min(levels)}"]] = 1.0
     else:
         x[_INDEX["protocol_none"]] = 1.0
+    danger = esi_danger_zone(case)
+    for key, hit in danger.items():
+        x[_INDEX[f"esi_dz_{key}"]] = float(hit)
+    x[_INDEX["esi_dz_any"]] = float(any(danger.values()))
+    x[_INDEX["esi_infant_temperature"]] = float(infant_temperature_flag(case))
+    if case.age is not None:
+        x[_INDEX["age_under_3_months"]] = float(case.age < 0.25)
+        x[_INDEX["age_under_3_years"]] = float(case.age < 3)
+        x[_INDEX["age_under_18"]] = float(case.age < 18)
     return x
 
 

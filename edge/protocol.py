@@ -122,6 +122,37 @@ def findings(case: TriageCase) -> list[Finding]:
     return out
 
 
+# ESI v4 danger-zone vitals by age band (decision point D; esi-high-risk/esi_danger_zone_vitals.csv):
+# (upper age bound in years, HR above, RR above). SpO2 below 92 % at every age. "Consider level 2":
+# model features, not hard floors.
+ESI_DANGER_ZONE: tuple[tuple[float, float, float], ...] = (
+    (0.25, 180, 50),   # under 3 months
+    (3.0, 160, 40),    # 3 months - 3 years
+    (8.0, 140, 30),    # 3 - 8 years
+    (200.0, 100, 20),  # over 8 years, adults included
+)
+ESI_SPO2_BELOW = 92
+
+
+def esi_danger_zone(case: TriageCase) -> dict[str, bool]:
+    """Which ESI danger-zone limits the case exceeds for its age band (adult limits when the age
+    is unknown: the band most visits fall in)."""
+    age = case.age if case.age is not None else 30.0
+    hr_limit, rr_limit = next((hr, rr) for bound, hr, rr in ESI_DANGER_ZONE if age < bound)
+    return {
+        "hr": case.hr is not None and case.hr > hr_limit,
+        "rr": case.rr is not None and case.rr > rr_limit,
+        "spo2": case.spo2 is not None and case.spo2 < ESI_SPO2_BELOW,
+    }
+
+
+def infant_temperature_flag(case: TriageCase) -> bool:
+    """ESI Table 6-3: under 28 days with T >= 38.0 °C, or under 90 days with T < 36.5 °C, is level 2."""
+    if case.age is None or case.temp_c is None:
+        return False
+    return (case.age < 28 / 365.25 and case.temp_c >= 38.0) or (case.age < 90 / 365.25 and case.temp_c < 36.5)
+
+
 def protocol_level(case: TriageCase) -> int | None:
     """The most urgent level of all applicable modifiers, or None when none applies."""
     levels = [f.level for f in findings(case)]
