@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from edge.case import TriageCase
-from edge.protocol import sirs_count
+from edge.protocol import infant_temperature_flag, sirs_count
 
-MODIFIERS_SOURCE = "KTAS/CTAS first-order modifiers (shared/data/triage-modifiers)"
+MODIFIERS_SOURCE = "KTAS/CTAS first-order modifiers (triage-modifiers fact table)"
+ESI_SOURCE = "ESI v4 handbook, high-risk situations (esi-high-risk fact table, row {})"
+BOTH = ("ktas", "esi")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class SafetyRule:
     text: str
     source: str
     applies: Callable[[TriageCase], bool]
+    scales: tuple[str, ...] = BOTH  # the triage scales whose protocol has this floor
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,26 @@ class FiredRule:
         return {"id": self.id, "level": self.level, "text": self.text}
 
 
+# "denies chest pain", "no LOC": a cue word right after a negation is not a finding.
+_NEGATED = re.compile(r"\b(no|not|denies|denied|without|negative for|neg)\s+(\w+\s+){0,2}$", re.IGNORECASE)
+
+
 def _words(pattern: str) -> Callable[[TriageCase], bool]:
     regex = re.compile(pattern, re.IGNORECASE)
-    return lambda case: bool(regex.search(case.complaint))
+
+    def applies(case: TriageCase) -> bool:
+        return any(not _NEGATED.search(case.complaint[:m.start()]) for m in regex.finditer(case.complaint))
+
+    return applies
+
+
+def _all(*tests: Callable[[TriageCase], bool]) -> Callable[[TriageCase], bool]:
+    return lambda case: all(test(case) for test in tests)
+
+
+_tachycardic = lambda case: case.hr is not None and case.hr > 100  # noqa: E731
+_pregnant = _words(r"pregnan|\+ ?upt|positive pregnancy")
+_female = lambda case: case.sex != "M"  # noqa: E731
 
 
 def _lt(name: str, bound: float) -> Callable[[TriageCase], bool]:
@@ -104,14 +124,47 @@ RULES: tuple[SafetyRule, ...] = (
     SafetyRule("C-SEIZURE", 3, "Complaint reports a seizure.",
                "KTAS neurology: seizure",
                _words(r"seizure|convuls|status epilep")),
+    # ESI level-2 high-risk situations that the handbook sends to level 2 whatever the vital
+    # signs (one row each, with the fact table's id). Cues are matched after ED shorthand is
+    # expanded; negated cues ("denies SI") do not fire.
+    SafetyRule("ESI-1-011", 1, "Active seizure on arrival.", ESI_SOURCE.format("ESI-1-011"),
+               _words(r"actively seizing|\bseizing\b|status epilepticus|seizure (ongoing|in progress)"), ("esi",)),
+    SafetyRule("ESI-2-037", 2, "Suicide attempt or suicidal complaint.", ESI_SOURCE.format("ESI-2-037"),
+               _words(r"suicid|self[- ]harm|self[- ]inflicted|intentional (overdose|ingestion)"), ("esi",)),
+    SafetyRule("ESI-2-081", 2, "Homicidal ideation or a threat to kill.", ESI_SOURCE.format("ESI-2-081"),
+               _words(r"homicid|threatening to kill"), ("esi",)),
+    SafetyRule("ESI-2-039", 2, "Sexual assault.", ESI_SOURCE.format("ESI-2-039"),
+               _words(r"sexual(ly)? assault|\brape\b|\braped\b"), ("esi",)),
+    SafetyRule("ESI-2-052", 2, "Vomiting blood or rectal bleeding with a fast heart rate (GI bleed).",
+               ESI_SOURCE.format("ESI-2-023, ESI-2-052"),
+               _all(_words(r"hematemesis|vomiting (of )?blood|coffee[- ]ground|melena|bright red blood per rectum|"
+                           r"gi bleed|gastrointestinal bleed|blood in (the )?stool"), _tachycardic), ("esi",)),
+    SafetyRule("ESI-2-032", 2, "Sudden testicular or scrotal pain: possible torsion.", ESI_SOURCE.format("ESI-2-032"),
+               _words(r"testic\w* (pain|swelling)|scrot\w* (pain|swelling)|testicle pain|torsion"), ("esi",)),
+    SafetyRule("ESI-2-034", 2, "Abdominal or pelvic pain or vaginal bleeding in pregnancy: possible ectopic "
+               "pregnancy or miscarriage.", ESI_SOURCE.format("ESI-2-034, ESI-2-035"),
+               _all(_female, _pregnant, _words(r"abd\w* pain|pelvic pain|lower quadrant|vaginal bleed|bleeding|"
+                                               r"cramp|ectopic")), ("esi",)),
+    SafetyRule("ESI-2-056", 2, "Sudden loss of vision.", ESI_SOURCE.format("ESI-2-056, ESI-2-078"),
+               _words(r"(sudden|acute) (loss of vision|vision loss|blindness)|loss of vision|vision loss|can'?t see"),
+               ("esi",)),
+    SafetyRule("ESI-2-069", 2, "Infant under 28 days with fever, or under 90 days with low temperature.",
+               ESI_SOURCE.format("ESI-2-069, ESI-2-070"), infant_temperature_flag, ("esi",)),
+    SafetyRule("ESI-2-029", 2, "Fever in an immunocompromised patient (neutropenia, chemotherapy, transplant).",
+               ESI_SOURCE.format("ESI-2-029, ESI-2-067"),
+               _all(_words(r"neutropeni|chemo|transplant|immunocompromised|immunosuppress"),
+                    lambda c: (c.temp_c is not None and c.temp_c >= 38.0) or bool(re.search(r"fever|febrile", c.complaint, re.I))),
+               ("esi",)),
+    SafetyRule("ESI-2-020", 2, "New confusion, disorientation or altered mental status.", ESI_SOURCE.format("ESI-2-020"),
+               _words(r"altered mental status|\bams\b|new(ly)? confus|acute(ly)? confus|disorient"), ("esi",)),
 )
 
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
-def evaluate(case: TriageCase) -> list[FiredRule]:
-    """Every rule that fires on ``case``, most urgent first."""
-    fired = [FiredRule(r.id, r.level, r.text) for r in RULES if r.applies(case)]
+def evaluate(case: TriageCase, scale: str = "ktas") -> list[FiredRule]:
+    """Every rule of ``scale`` that fires on ``case``, most urgent first."""
+    fired = [FiredRule(r.id, r.level, r.text) for r in RULES if scale in r.scales and r.applies(case)]
     return sorted(fired, key=lambda f: (f.level, f.id))
 
 

@@ -37,6 +37,25 @@ RULE_CASES: dict[str, tuple[list[TriageCase], list[TriageCase]]] = {
     "C-MAJOR-TRAUMA": ([C("pedestrian struck by car"), C("fell from ladder"), C("stab wound abdomen"), C("MVC")],
                        [C("fell on ice, wrist pain".replace("fell on", "slipped on"))]),
     "C-SEIZURE": ([C("seizure at home"), C("convulsions")], [C("headache")]),
+    # ESI high-risk rows (ESI scale only); near misses keep the cue word but not the situation.
+    "ESI-1-011": ([C("actively seizing on arrival"), C("status epilepticus")], [C("seizure yesterday, now alert")]),
+    "ESI-2-037": ([C("suicidal ideation"), C("intentional overdose"), C("self-inflicted laceration wrist")],
+                  [C("denies suicidal thoughts, wants med refill"), C("accidental laceration wrist")]),
+    "ESI-2-081": ([C("homicidal ideation"), C("threatening to kill neighbour")], [C("angry at neighbour")]),
+    "ESI-2-039": ([C("sexual assault last night"), C("reports rape")], [C("assaulted, punched in face")]),
+    "ESI-2-052": ([C("vomiting blood", hr=118), C("melena for 2 days", hr=104)],
+                  [C("vomiting blood", hr=88), C("vomiting", hr=120)]),
+    "ESI-2-032": ([C("sudden testicular pain", sex="M", age=15), C("scrotal swelling and pain")],
+                  [C("groin rash")]),
+    "ESI-2-034": ([C("pregnant, lower abdominal pain", sex="F"), C("positive pregnancy test, vaginal bleeding", sex="F")],
+                  [C("lower abdominal pain", sex="F"), C("pregnant, wants prenatal vitamins", sex="F")]),
+    "ESI-2-056": ([C("sudden loss of vision right eye"), C("vision loss left eye")], [C("blurry vision, needs glasses")]),
+    "ESI-2-069": ([C("fever", age=14 / 365.25, temp_c=38.2), C("cold, feeding poorly", age=60 / 365.25, temp_c=36.0)],
+                  [C("fever", age=40 / 365.25, temp_c=38.2), C("fever", age=14 / 365.25, temp_c=37.5)]),
+    "ESI-2-029": ([C("fever, on chemotherapy"), C("neutropenic", temp_c=38.4)],
+                  [C("on chemotherapy, nausea", temp_c=37.0)]),
+    "ESI-2-020": ([C("altered mental status"), C("new confusion since morning"), C("disoriented")],
+                  [C("chronic dementia, baseline, fall")]),
 }
 
 
@@ -52,11 +71,27 @@ def test_rule_fires_on_its_cases_and_not_on_near_misses(rule_id: str) -> None:
     rule = rules.RULES_BY_ID[rule_id]
     for case in firing:
         assert rule.applies(case), f"{rule_id} should fire on {case}"
-        fired = rules.evaluate(case)
+        fired = rules.evaluate(case, rule.scales[0])
         assert rule_id in {f.id for f in fired}
         assert rules.apply(5, fired) <= rule.level  # the level is raised to at least the rule's
     for case in quiet:
         assert not rule.applies(case), f"{rule_id} should not fire on {case}"
+
+
+def test_esi_rows_fire_only_on_the_esi_scale() -> None:
+    case = C("suicidal ideation")
+    assert "ESI-2-037" in {f.id for f in rules.evaluate(case, "esi")}
+    assert "ESI-2-037" not in {f.id for f in rules.evaluate(case, "ktas")}
+    for rule in rules.RULES:
+        if rule.id.startswith("ESI-"):
+            assert rule.scales == ("esi",) and "esi-high-risk" in rule.source
+
+
+def test_negated_cues_do_not_fire() -> None:
+    for text in ("denies chest pain", "no suicidal ideation", "without slurred speech"):
+        fired = {f.id for f in rules.evaluate(C(text, age=70), "esi")}
+        assert not fired & {"C-CHEST-RISK", "C-SUICIDE", "ESI-2-037", "C-STROKE"}, text
+    assert "C-CHEST-RISK" in {f.id for f in rules.evaluate(C("no fever, chest pain", age=70))}
 
 
 def test_no_rule_fires_on_a_minor_case() -> None:
@@ -86,9 +121,9 @@ cases = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(case=cases, model_level=st.integers(1, 5))
-def test_rules_only_raise_never_lower(case: TriageCase, model_level: int) -> None:
-    fired = rules.evaluate(case)
+@given(case=cases, model_level=st.integers(1, 5), scale=st.sampled_from(["ktas", "esi"]))
+def test_rules_only_raise_never_lower(case: TriageCase, model_level: int, scale: str) -> None:
+    fired = rules.evaluate(case, scale)
     final = rules.apply(model_level, fired)
     assert final <= model_level
     assert final == min([model_level, *[f.level for f in fired]])
