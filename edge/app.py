@@ -92,6 +92,8 @@ def _deadline_s(config: ServiceConfig) -> float:
 
 def _decide(cases: list) -> list[dict[str, Any]]:
     svc = state()
+    for case in cases:  # a scale the bundle lacks is the client's 400, before any queueing
+        svc.runtime.triager.check_scale(case)
     results = svc.scheduler.submit(cases, deadline_s=_deadline_s(svc.config), strict=_flag("strict"),
                                    explain=_flag("explain"), started=g.started)
     # A fixed-alphabet tag (kiosk, staff, api, an integrator's name): never free text in the audit log.

@@ -17,6 +17,8 @@ MAX_COMPLAINT_CHARS = 500
 SEXES = ("F", "M")
 ARRIVALS = ("walk", "ambulance", "private", "other")
 MENTAL_STATES = ("A", "V", "P", "U")
+# The triage scale the answer is wanted in (edge.scales); not a clinical fact, never a model input.
+SCALE_CHOICES = ("ktas", "esi")
 
 # Inclusive bounds of what a living patient at triage can present with. Outside them the value
 # is a typo or a unit mix-up (°F for °C, kPa for mmHg) and must be corrected, not guessed.
@@ -47,6 +49,7 @@ class TriageCase:
     rr: float | None = None
     temp_c: float | None = None
     spo2: float | None = None
+    scale: str | None = None  # None: the device's configured scale
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -122,6 +125,8 @@ def parse_case(payload: Any) -> TriageCase:
         values["arrival"] = _choice("arrival", payload["arrival"], ARRIVALS)
     if payload.get("mental") is not None:
         values["mental"] = _choice("mental", payload["mental"], MENTAL_STATES)
+    if payload.get("scale") is not None:
+        values["scale"] = _choice("scale", payload["scale"], SCALE_CHOICES)
     if payload.get("injury") is not None:
         if not isinstance(payload["injury"], bool):
             raise CaseError("wrong_type", "'injury' must be true or false.", field="injury")

@@ -36,6 +36,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"  # loopback by default: other hosts need a token and a deliberate choice
     port: int = 8080
     model_dir: str = DEFAULT_MODEL_DIR
+    scale: str | None = None  # the ED's triage scale: "ktas" or "esi" (None: the bundle's default)
     threads: int = 1  # ONNX Runtime intra-op threads at normal temperature (the policy may lower it)
     workers: int = 1  # inference worker threads
     http_threads: int = 32  # waitress threads: enough that requests wait in *our* queue, under a deadline
@@ -71,6 +72,8 @@ class ServiceConfig:
                 "Deadlines must satisfy 1 <= deadline_min_ms <= deadline_ms <= deadline_max_ms.",
                 field="deadline_ms",
             )
+        if self.scale is not None and self.scale not in ("ktas", "esi"):
+            raise ConfigError("config_invalid", "'scale' must be ktas (Korea, CTAS family) or esi (US).", field="scale")
         if self.worker_stuck_s <= 0:
             raise ConfigError("config_invalid", "'worker_stuck_s' must be above 0.", field="worker_stuck_s")
         if self.monitor_interval_s <= 0:

@@ -18,11 +18,13 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from edge.abbreviations import Abbreviations, Normalised
 from edge.bundle import Bundle, verify
 from edge.case import TriageCase
 from edge.decision import softmax
 from edge.errors import BundleError
 from edge.features import encode_cases
+from edge.scales import ScaleSpec, scale_specs
 
 WARMUP_TEXTS = ("chest pain", "right forearm laceration after a fall at home with bleeding")
 
@@ -60,8 +62,18 @@ class TriageModel:
         self.options = options
         self.max_seq_len = int(bundle.manifest["max_seq_len"])
         self.temperature = float(bundle.manifest["calibration"].get("temperature", 1.0))
+        self.scales: dict[str, ScaleSpec] = scale_specs(bundle.manifest)
         self._input_names = {i.name for i in session.get_inputs()}
+        self._output_names = [o.name for o in session.get_outputs()]
         self._tokenizer_lock = threading.Lock()
+        knowledge = bundle.manifest.get("knowledge", {})
+        self.abbreviations = (Abbreviations.load(bundle.path / knowledge["abbreviations_file"])
+                              if knowledge.get("abbreviations_file") else None)
+        self.complaint_names: list[str] = list(knowledge.get("complaints", []))
+
+    @property
+    def default_scale(self) -> str:
+        return str(self.bundle.manifest.get("default_scale", next(iter(self.scales))))
 
     @classmethod
     def load(cls, path: str | Path, options: RuntimeOptions | None = None, warm: bool = True) -> "TriageModel":
@@ -105,17 +117,33 @@ class TriageModel:
         mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
         return ids, mask
 
-    def logits(self, cases: Sequence[TriageCase], max_tokens: int | None = None) -> np.ndarray:
-        ids, mask = self.encode_text([c.complaint for c in cases], max_tokens)
-        return self.run_arrays(ids, mask, encode_cases(cases))
+    def normalise(self, case: TriageCase) -> Normalised:
+        """The complaint as the model reads it (ED shorthand expanded where its sense is clear)."""
+        if self.abbreviations is None:
+            return Normalised(case.complaint)
+        return self.abbreviations.normalise(case.complaint, case.age)
 
-    def run_arrays(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def outputs(self, cases: Sequence[TriageCase], max_tokens: int | None = None) -> dict[str, np.ndarray]:
+        """Every graph output for ``cases`` (the level logits of each scale, the outcome logit and
+        the complaint similarities where the bundle has them)."""
+        ids, mask = self.encode_text([self.normalise(c).text for c in cases], max_tokens)
+        return self.run_all(ids, mask, encode_cases(cases))
+
+    def run_all(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray) -> dict[str, np.ndarray]:
         feeds = {"input_ids": ids, "attention_mask": mask, "features": features.astype(np.float32)}
         if "token_type_ids" in self._input_names:
             feeds["token_type_ids"] = np.zeros_like(ids)
-        (logits,) = self.session.run([self.bundle.manifest["output"]], feeds)
-        return np.asarray(logits, dtype=np.float64)
+        values = self.session.run(self._output_names, feeds)
+        return {name: np.asarray(v, dtype=np.float64) for name, v in zip(self._output_names, values)}
 
-    def probabilities(self, cases: Sequence[TriageCase], max_tokens: int | None = None) -> np.ndarray:
-        """Calibrated probabilities ``[len(cases), 5]`` for levels 1..5."""
-        return softmax(self.logits(cases, max_tokens), self.temperature)
+    def logits(self, cases: Sequence[TriageCase], max_tokens: int | None = None, scale: str | None = None) -> np.ndarray:
+        return self.outputs(cases, max_tokens)[self.scales[scale or self.default_scale].output]
+
+    def run_arrays(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray, scale: str | None = None) -> np.ndarray:
+        return self.run_all(ids, mask, features)[self.scales[scale or self.default_scale].output]
+
+    def probabilities(self, cases: Sequence[TriageCase], max_tokens: int | None = None,
+                      scale: str | None = None) -> np.ndarray:
+        """Calibrated probabilities ``[len(cases), 5]`` for levels 1..5 in ``scale``."""
+        spec = self.scales[scale or self.default_scale]
+        return softmax(self.outputs(cases, max_tokens)[spec.output], spec.temperature)

@@ -25,16 +25,17 @@ class ModelRuntime:
 
     def __init__(self, triager: Triager, *, options: RuntimeOptions | None = None, warmed: bool = True) -> None:
         self._triager = triager
+        self.scale = triager.scale  # the device's configured scale survives bundle swaps
         self.options = options or RuntimeOptions()
         self.warmed = warmed and triager.model is not None
         self._swap_lock = threading.Lock()  # one load at a time; serving never takes it
         self.swaps = 0
 
     @classmethod
-    def load(cls, path: str | Path, options: RuntimeOptions | None = None) -> "ModelRuntime":
+    def load(cls, path: str | Path, options: RuntimeOptions | None = None, scale: str | None = None) -> "ModelRuntime":
         options = options or RuntimeOptions()
         model = TriageModel.load(path, options, warm=True)
-        return cls(Triager(model), options=options, warmed=True)
+        return cls(Triager(model, scale), options=options, warmed=True)
 
     @property
     def triager(self) -> Triager:
@@ -66,7 +67,7 @@ class ModelRuntime:
                 raise
             except Exception as error:  # anything else from a bad bundle must not take serving down
                 raise BundleError("bundle_unloadable", f"The new bundle failed to load or warm up: {type(error).__name__}.") from error
-            new = Triager(model)
+            new = Triager(model, self.scale if self.scale in model.scales else None)
             self._triager = new  # the swap: one reference assignment, atomic under the GIL
             self.options = options
             self.warmed = True

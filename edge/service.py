@@ -159,7 +159,7 @@ def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtim
         if triager is not None:
             runtime = ModelRuntime(triager, options=RuntimeOptions(intra_op_threads=config.threads))
         else:
-            runtime = ModelRuntime.load(config.model_dir, RuntimeOptions(intra_op_threads=config.threads))
+            runtime = ModelRuntime.load(config.model_dir, RuntimeOptions(intra_op_threads=config.threads), config.scale)
     if audit is None:
         try:
             audit = AuditLog.open(config.audit_db, config.audit_key_file, retention_days=config.audit_retention_days,

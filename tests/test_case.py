@@ -74,4 +74,4 @@ def test_error_messages_never_echo_the_value(name: str) -> None:
 
 def test_every_contract_field_is_accepted() -> None:
     assert set(CASE_FIELDS) == {"complaint", "age", "sex", "arrival", "injury", "mental", "pain", "sbp", "dbp",
-                                "hr", "rr", "temp_c", "spo2"}
+                                "hr", "rr", "temp_c", "spo2", "scale"}

@@ -250,3 +250,17 @@ def test_requests_during_a_swap_get_the_old_or_the_new_model(served, tiny_bundle
     assert replies and all(r.status == 200 for r in replies)
     assert all(r.json["degraded"] in (None, "deadline") for r in replies)
     assert {r.json["model"]["version"] for r in replies} <= {"0.0.1", "0.0.3"}
+
+
+def test_every_result_names_its_scale_and_a_missing_scale_is_a_400(served) -> None:
+    client, _ = served
+    result = client.post("/v1/triage", MINOR).json
+    assert result["scale"] == "ktas"  # the tiny bundle answers in KTAS only
+    assert client.post("/v1/triage", {**MINOR, "scale": "ktas"}).status == 200
+    reply = client.post("/v1/triage", {**MINOR, "scale": "esi"})
+    assert reply.status == 400
+    assert reply.json["error"]["code"] == "scale_unavailable" and reply.json["error"]["field"] == "scale"
+    reply = client.post("/v1/triage", {**MINOR, "scale": "mts"})
+    assert reply.status == 400 and reply.json["error"]["field"] == "scale"
+    batch = client.post("/v1/triage/batch", {"cases": [MINOR, {**MINOR, "scale": "esi"}]})
+    assert batch.status == 400 and batch.json["error"]["field"] == "scale"
