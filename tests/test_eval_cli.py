@@ -79,7 +79,11 @@ def test_ktas_file(tmp_path: Path, tiny_bundle: Path) -> None:
 
 def test_mimic_folder_and_model_from_environment(tmp_path: Path, tiny_bundle: Path) -> None:
     root = mimic_fixture.write_mimic(tmp_path / "mimic")
-    proc = run_eval("--format", "mimic-ed", str(root), "--batch-size", "3", cwd=tmp_path,
+    # MIMIC-IV-ED levels are ESI; the tiny bundle answers in KTAS only, so the default is refused
+    # with a message that says how to fix it, and --scale ktas evaluates it anyway.
+    refused = run_eval("--format", "mimic-ed", str(root), cwd=tmp_path, env={"EDGE_TRIAGE_MODEL": str(tiny_bundle)})
+    assert refused.returncode == 2 and "--scale ktas" in refused.stderr
+    proc = run_eval("--format", "mimic-ed", str(root), "--batch-size", "3", "--scale", "ktas", cwd=tmp_path,
                     env={"EDGE_TRIAGE_MODEL": str(tiny_bundle)})
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -157,3 +161,40 @@ def test_shipped_bundle_is_the_default(tmp_path: Path) -> None:
     manifest = json.loads((SHIPPED_BUNDLE / "manifest.json").read_text())
     assert out["model"]["name"] == manifest["name"] and out["model"]["path"] == str(SHIPPED_BUNDLE.resolve())
     assert out["n"] == 5
+
+
+def test_critical_outcome_is_reported_beside_the_nurse() -> None:
+    from edge.commands.evaluate import admitted, critical_outcome, subgroups
+    from edge.datasets import nhamcs
+
+    labels = {"10501": "Chest pain", "10100": "Fever"}
+    rows = [{"IMMEDR": level, "RFV1": 10501, "AGE": 70, "SEX": 2, "ADMIT": 1 if crit else -7,
+             "ADMITHOS": 1 if adm else 0, "DIEDED": 0} for level, crit, adm in
+            [(2, True, True), (3, True, True), (3, False, True), (4, False, False), (1, False, False)]]
+    ds = nhamcs.load_rows(rows, labels, "t")
+    model = [1, 2, 3, 2, 1]  # catches both critical visits, calls 4 of 5 visits level 1-2
+    co = critical_outcome(ds, model)
+    assert co["critical_visits"] == 2
+    assert co["model"] == {"recall_level_1_2": 1.0, "share_level_1_2": 0.8}
+    assert co["nurse"] == {"recall_level_1_2": 0.5, "share_level_1_2": 0.4}
+    assert admitted(ds, model)["n"] == 3
+    groups = subgroups(ds, model, min_n=1)
+    assert {g["group"] for g in groups} == {"sex", "age_band", "arrival", "race_ethnicity"}
+
+
+def test_nhamcs_files_evaluate_through_the_cli(tmp_path: Path, tiny_bundle: Path) -> None:
+    from tests.conftest import SHARED_DATA
+
+    path = SHARED_DATA / "nhamcs-ed-2016-2020" / "ed2020_sas.zip"
+    labels = SHARED_DATA / "nhamcs-ed-2016-2020" / "rfv_labels.json"
+    if not path.is_file():
+        pytest.skip(f"NHAMCS data not found at {path}")
+    proc = run_eval("--format", "nhamcs", str(path), "--model", str(tiny_bundle), "--scale", "ktas", cwd=tmp_path,
+                    env={"EDGE_TRIAGE_RFV_LABELS": str(labels)})
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["scale"] == "ktas" and out["n"] > 9000
+    co = out["critical_outcome"]
+    assert co["critical_visits"] > 200 and 0.55 < co["nurse"]["recall_level_1_2"] < 0.7
+    assert 0 <= co["model"]["share_level_1_2"] <= 1 and out["admitted"]["n"] > 1000
+    assert "Chest pain" not in proc.stdout  # no complaint text in the output

@@ -31,8 +31,15 @@ def _bundle(config) -> list[Check]:
     except EdgeError as error:
         return [("model bundle", "fail", f"{error.code}: {error.message}")]
     identity = model.bundle.identity()
-    return [("model bundle", "ok", f"{identity['name']} {identity['version']} sha256 {identity['sha256'][:12]}…, "
-             f"every file verified, warm-up inference ran (target {model.bundle.manifest.get('target')})")]
+    checks: list[Check] = [("model bundle", "ok", f"{identity['name']} {identity['version']} sha256 {identity['sha256'][:12]}…, "
+                            f"every file verified, warm-up inference ran (target {model.bundle.manifest.get('target')})")]
+    scale = config.scale or model.default_scale
+    if scale in model.scales:
+        checks.append(("triage scale", "ok", f"answers in {scale} (the bundle has {', '.join(model.scales)})"))
+    else:
+        checks.append(("triage scale", "fail", f"configured scale {scale} is not in the bundle "
+                                               f"({', '.join(model.scales)}); set scale to one of them"))
+    return checks
 
 
 def _security(config) -> list[Check]:

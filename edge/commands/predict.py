@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="JSON lines file (default: stdout)")
     parser.add_argument("--explain", action="store_true", help="add the phrases and fields that drove each answer")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--scale", choices=("ktas", "esi"), default=None,
+                        help="triage scale to answer in (default: the configured scale, else the bundle's default); "
+                             "a line's own 'scale' field wins")
 
 
 def _error_line(line_number: int, error: EdgeError) -> str:
@@ -56,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(None, overrides={"model_dir": args.model_dir})
         model = TriageModel.load(config.model_dir, RuntimeOptions(intra_op_threads=max(1, args.threads)))
+        triager = Triager(model, args.scale or config.scale)
     except EdgeError as error:
         print(f"edge-triage predict: {error.code}: {error.message}", file=sys.stderr)
         return 2
-    triager = Triager(model)
     source = open(args.input, encoding="utf-8") if args.input else sys.stdin
     sink = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     try:
