@@ -76,6 +76,8 @@ EN: dict[str, str] = {
     "staff.no_result": "No case selected. Triage a case or pick one from the queue.",
     "staff.level": "Level",
     "staff.model_level": "Model level",
+    "staff.scale": "Scale",
+    "staff.read_as": "Read as:",
     "staff.probabilities": "Calibrated probabilities",
     "staff.rules": "Safety rules fired",
     "staff.no_rules": "None",

@@ -60,7 +60,20 @@ def model_card(manifest: dict[str, Any]) -> dict[str, Any]:
     if not figures:  # a bundle without the export's CV table: show its recorded figures as they are
         figures = [{"label": label, "value": f"{value:g}", "data": "as recorded in the bundle"}
                    for label, value in _numbers(evaluation, "")][:12]
-    scale = manifest.get("scale") or "ktas"
+    scales = manifest.get("scales") or {}
+    esi = (scales.get("esi") or {}).get("evaluation") or {}
+    if esi:
+        data = esi.get("data", "NHAMCS")
+        for key, label in FIGURES:
+            if isinstance(esi.get(key), (int, float)):
+                figures.append({"label": f"ESI: {label}", "value": _percent(key, esi[key]), "data": data})
+        outcome = esi.get("critical_outcome") or {}
+        if isinstance(outcome.get("recall_level_1_2"), (int, float)):
+            figures.append({"label": "ESI: critical care or death called level 1-2",
+                            "value": f"{_percent('recall', outcome['recall_level_1_2'])} while calling "
+                                     f"{_percent('share', outcome.get('share_level_1_2'))} of visits level 1-2",
+                            "data": data})
+    scale = ", ".join(scales) if scales else (manifest.get("scale") or "ktas")
     return {"name": manifest.get("name"), "version": manifest.get("version"), "scale": str(scale).upper(),
             "figures": figures}
 

@@ -63,7 +63,10 @@
     badge.textContent = t("level." + result.level);
     document.getElementById("r-complaint").textContent = c.complaint || "";
     const meta = [];
+    if (result.scale) meta.push(t("staff.scale") + " " + String(result.scale).toUpperCase());
     if (result.model_level) meta.push(t("staff.model_level") + " " + result.model_level);
+    const readAs = (result.read_as || {}).complaint;
+    if (readAs) meta.push(t("staff.read_as") + " " + readAs);
     if (c.age !== undefined) meta.push(c.age + " y");
     if (c.sex) meta.push(c.sex);
     if (detail.source) meta.push(detail.source);
