@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from edge.features import N_FEATURES, encode_cases
-from export import augment, calibrate, onnx_export
+from export import augment, calibrate, esi_build, esi_bundle, multiscale, onnx_export
 from export.cv import DEFAULT_SEED, stratified_folds
 from export.data import Corpus, data_root, load_corpus, transfer_cases
 from export.models_setup import Setup, real_setup, smoke_setup
@@ -74,6 +74,10 @@ class BuildConfig:
     require_gate: bool = True  # a bundle failing the int8 gate goes to <out>.rejected, not <out>
     threads: int = 2
     notes: list[str] = field(default_factory=list)
+    # The ESI scale (NHAMCS 2016-2020, export.esi_build): heads, outcome head, protocol report.
+    esi: bool = True
+    esi_limit_per_year: int | None = None  # smoke builds: a few hundred visits a year
+    prune_extra: list[str] = field(default_factory=list)  # texts the pruned vocabulary must keep whole
 
 
 def smoke_config(out: Path, data: Path | None = None) -> BuildConfig:
@@ -81,7 +85,22 @@ def smoke_config(out: Path, data: Path | None = None) -> BuildConfig:
     return BuildConfig(out=out, smoke=True, data=data, name="triage-smoke", version="0.0.0-smoke", n_splits=2,
                        teacher_repeats=1, student_repeats=1, limit=200, teacher_head=HeadConfig(epochs=5), compare_recipes={},
                        plan=StudentPlan(head=HeadConfig(epochs=5), train=StudentConfig(epochs=1, batch_size=32)),
-                       baselines=False, latency=False, require_gate=False)
+                       baselines=False, latency=False, require_gate=False, esi_limit_per_year=300)
+
+
+def esi_available(root: Path) -> bool:
+    from export.nhamcs_data import available
+
+    return available(root) and all(p.is_file() for p in esi_build.knowledge_paths(root).values())
+
+
+def normalised_corpus(corpus: Corpus, root: Path) -> Corpus:
+    """KTAS complaints as the runtime reads them: ED shorthand expanded (edge.abbreviations)."""
+    from edge.abbreviations import Abbreviations, table_rows
+
+    table = Abbreviations.from_rows(table_rows(esi_build.knowledge_paths(root)["abbreviations"]))
+    cases = [replace(c, complaint=table.normalise(c.complaint, c.age).text) for c in corpus.cases]
+    return replace(corpus, cases=cases)
 
 
 def _cases_at(cases: list, index: np.ndarray) -> list:
@@ -217,6 +236,11 @@ def build(config: BuildConfig) -> dict[str, Any]:
         staging.mkdir()
         with stages.stage("data"):
             corpus = load_corpus(data_root(config.data), config.limit)
+            root = data_root(config.data)
+            esi_ready = config.esi and esi_available(root)
+            if esi_ready:
+                corpus = normalised_corpus(corpus, root)
+                config = replace(config, prune_extra=esi_build.prune_texts(root))
         with stages.stage("encoders and teacher embeddings"):
             setup = smoke_setup(config, corpus) if config.smoke else real_setup(config, corpus)
         cv = run_cv(setup, config, corpus, stages, work)
@@ -226,8 +250,17 @@ def build(config: BuildConfig) -> dict[str, Any]:
             teacher = _fit_teacher(setup, config, corpus, np.arange(len(corpus.labels)), config.seed)
             final = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, np.arange(len(corpus.labels)),
                                   config.seed, "student final")
+        esi = None
+        if esi_ready:
+            with stages.stage("ESI scale (NHAMCS): protocol, baselines, heads"):
+                esi = esi_build.run(root, final.encoder, setup.student.tokenizer_json, setup.student.pad,
+                                    config.max_seq_len, config.seed, config.esi_limit_per_year)
         with stages.stage("export and int8"):
-            fp32 = onnx_export.export(final, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
+            if esi is not None:
+                combined = multiscale.MultiScaleClassifier(final, esi.heads, esi.text_scale, esi.complaint_vectors)
+                fp32 = multiscale.export(combined, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
+            else:
+                fp32 = onnx_export.export(final, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
             recipe = onnx_export.quantize(fp32, staging / "model.onnx", config.recipe)
             (staging / "tokenizer.json").write_text(setup.student.tokenizer_json, encoding="utf-8")
         baselines = None
@@ -236,6 +269,9 @@ def build(config: BuildConfig) -> dict[str, Any]:
                 baselines = report.baselines(data_root(config.data))
         with stages.stage("bundle, runtime check and report"):
             result = bundle_writer.write(staging, config, setup, corpus, cv, chosen, recipe, fp32, baselines, stages)
+            if esi is not None:
+                result["esi"] = esi_bundle.add(staging, esi, fp32, config, result["manifest"])
+                result["int8_gate"]["passes"] = bool(result["int8_gate"]["passes"] and result["esi"]["int8_gate"]["passes"])
         if config.latency:
             with stages.stage("latency"):
                 result["latency"] = report.latency(setup, staging, corpus, config)
@@ -260,6 +296,8 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
 
     probs = {k: softmax(v.reshape(-1, 5), temperature) for k, v in cv["student"].items()}
     point = calibrate.choose_operating_point(probs["int8"], truth, fired)
+    nested = calibrate.nested_operating_point(probs["int8"], truth, fired,
+                                              [f for f in cv["folds"] if f.repeat < repeats], len(corpus.labels))
     levels = {k: calibrate.final_levels(p, point.decision, fired) for k, p in probs.items()}
     gate = calibrate.int8_agreement(levels["fp32"], levels["int8"], truth)
     argmax_gate = calibrate.int8_agreement(probs["fp32"].argmax(1) + 1, probs["int8"].argmax(1) + 1, truth)
@@ -273,7 +311,7 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
         fired_view = calibrate.fired_rules(augment.view(corpus.cases, name)) * repeats
         view_levels = calibrate.final_levels(softmax(logits.reshape(-1, 5), temperature), point.decision, fired_view)
         views[name] = {"levels": view_levels, "metrics": calibrate.summary(compute(truth, view_levels))}
-    return {"temperature": temperature, "point": point, "gate": gate, "gate_argmax": argmax_gate, "views": views,
+    return {"temperature": temperature, "point": point, "nested": nested, "gate": gate, "gate_argmax": argmax_gate, "views": views,
             "recipe_comparison": alternatives,
             "probs": probs, "levels": levels, "truth": truth, "fired": fired}
 

@@ -62,7 +62,10 @@ def real_setup(config, corpus: Corpus) -> Setup:
     teacher = TextEncoder.from_folder(modeling.load_encoder(teacher_source.path), teacher_source.path, config.max_seq_len)
     labelled, rfv = _embed_all(teacher, corpus, cache_key=" ".join(teacher_source.packages))
     original = (student_source.path / "tokenizer.json").read_text(encoding="utf-8")
-    pruned = vocab.prune(original, corpus.texts + corpus.rfv_texts + ED_SHORTHAND.split(), config.keep_frequent)
+    # Every text the ESI heads read (NHAMCS reason-for-visit labels, standard complaint names,
+    # shorthand expansions) keeps its original pieces, so pruning never changes what they embed to.
+    extra = list(getattr(config, "prune_extra", []) or [])
+    pruned = vocab.prune(original, corpus.texts + corpus.rfv_texts + ED_SHORTHAND.split() + extra, config.keep_frequent)
     layers = config.student_layers
 
     def make_encoder() -> torch.nn.Module:

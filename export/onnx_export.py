@@ -252,7 +252,8 @@ class OrtRunner:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
-    def logits(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def logits(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray, batch_size: int = 256,
+               output: str = OUTPUT_NAME) -> np.ndarray:
         out = []
         for start in range(0, len(ids), batch_size):
             sl = slice(start, start + batch_size)
@@ -260,5 +261,5 @@ class OrtRunner:
             width = max(1, int(mask[sl].sum(axis=1).max()))
             feeds = {"input_ids": ids[sl, :width].astype(np.int64), "attention_mask": mask[sl, :width].astype(np.int64),
                      "features": features[sl].astype(np.float32)}
-            out.append(self.session.run([OUTPUT_NAME], feeds)[0])
+            out.append(self.session.run([output], feeds)[0])
         return np.concatenate(out).astype(np.float64) if out else np.zeros((0, 5))

@@ -131,6 +131,7 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
               f"under-triage {op['under_triage']:.3f}, over-triage {op['over_triage']:.3f}, critical recall "
               f"{op['critical_recall']:.3f}, QWK {op['qwk']:.3f}. Targets (under-triage ≤ 0.10, accuracy ≥ 0.68, "
               f"critical recall ≥ 0.80): **{'met' if op['meets_targets'] else 'NOT met'}**.", "",
+              *_nested_lines(ev.get("operating_point_nested")),
               "![confusion](confusion_matrix.png) ![reliability](reliability_diagram.png)", "",
               f"Calibration: ECE (10 bins) {result['calibration'].get('ece_10_bins')}.", "",
               "## int8 vs fp32 (out-of-fold, same decision and rules)", "",
@@ -163,7 +164,8 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
         for name, v in result["views"].items():
             lines.append(f"| {name} | {v['accuracy']:.3f} | {v['under_triage']:.3f} | {v['over_triage']:.3f} | "
                          f"{v.get('critical_recall', float('nan')):.3f} | {v['qwk']:.3f} |")
-        lines += ["", "Fraction sweep (`edge-export build --missing-fraction F --no-baselines --no-latency`, same seed and "
+        lines += ["", "Fraction sweep, measured on the v1 build (features-v1, KTAS only, before the ESI scale; not re-run "
+                  "for this build) (`edge-export build --missing-fraction F --no-baselines --no-latency`, same seed and "
                   "folds; shipped-path int8, OOF; full rows accuracy / under-triage / critical recall — kiosk accuracy / "
                   "under-triage / critical recall): 0 → 0.681 / 0.089 / 0.817 — 0.299 / 0.044 / 0.980 (over-triage 0.66); "
                   "0.1 → 0.684 / 0.083 / 0.805 — 0.631 / 0.098 / 0.746; 0.25 → 0.672 / 0.088 / 0.805 — 0.630 / 0.119 / 0.728; "
@@ -192,7 +194,23 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
     lines += [f"| total | {result.get('build_s')} |", "",
               f"In-sample runtime check (bundle through `edge.triage.Triager` on its own training rows; not an "
               f"accuracy estimate): {result['in_sample']}.", ""]
+    if (staging / "REPORT_ESI.md").is_file():
+        lines[3:3] = ["This bundle also answers in the **ESI** scale (US): its protocol, held-out NHAMCS 2020 figures "
+                      "beside the nurse and the baselines, ablations and subgroups are in [REPORT_ESI.md](REPORT_ESI.md). "
+                      "The sections below are the **KTAS** scale.", ""]
     (staging / "REPORT.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def _nested_lines(nested: dict[str, Any] | None) -> list[str]:
+    if not nested:
+        return []
+    t = nested["per_fold_mean"]
+    return [f"The operating point above was chosen on the same folds that report it (optimistic). Scored instead at "
+            f"the point chosen on the *other* folds of each repeat ({nested['settings_compared_per_fold']} decision "
+            f"settings compared per fold): accuracy {t['accuracy']['mean']:.3f} ± {t['accuracy']['sd']:.3f}, "
+            f"under-triage {t['under_triage']['mean']:.3f} ± {t['under_triage']['sd']:.3f}, critical recall "
+            f"{t['critical_recall']['mean']:.3f} ± {t['critical_recall']['sd']:.3f}. The model's own settings "
+            "(augmentation fraction, recipe, head sizes) were compared on these folds too and are not nested.", ""]
 
 
 def latency(setup, staging: Path, corpus, config) -> dict[str, Any]:

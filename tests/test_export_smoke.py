@@ -91,7 +91,8 @@ def test_smoke_graph_is_int8_and_matches_the_contract(smoke_bundle: tuple[Path, 
     int8_weights = [i for i in graph.graph.initializer if i.data_type == onnx.TensorProto.INT8]
     fp32_matrices = [i for i in graph.graph.initializer if i.data_type == onnx.TensorProto.FLOAT and len(i.dims) == 2
                      and min(i.dims) > 1  # [K, 1] row-equaliser factors of int8 weights are scales
-                     and not i.name.startswith("head.") and "position_embeddings" not in i.name
+                     and not (i.name.startswith("head.") or ".head." in i.name)  # every scale's head stays fp32
+                     and "position_embeddings" not in i.name
                      and "token_type_embeddings" not in i.name]  # small tables, kept fp32
     assert int8_weights, "encoder weights must be stored as int8"
     assert not fp32_matrices, f"encoder matrices left in fp32: {[i.name for i in fp32_matrices][:5]}"
@@ -116,6 +117,32 @@ def test_edge_triage_eval_runs_on_the_smoke_bundle(smoke_bundle: tuple[Path, dic
     for key in ("accuracy", "macro_f1", "qwk", "under_triage", "over_triage", "critical_recall", "confusion"):
         assert key in report
     assert sum(map(sum, report["confusion"])) == report["n"]
+
+
+def test_smoke_bundle_answers_in_both_scales(smoke_bundle: tuple[Path, dict], data_root: Path) -> None:
+    """With NHAMCS present the build adds the ESI scale: its heads, outcome head, knowledge files,
+    protocol report and int8 gate; the runtime answers in either scale."""
+    if not (data_root / "nhamcs-ed-2016-2020" / "ed2020_sas.zip").is_file():
+        pytest.skip("NHAMCS data absent: the build makes a KTAS-only bundle")
+    from edge.case import TriageCase
+    from edge.triage import Triager
+
+    out, result = smoke_bundle
+    manifest = verify(out).manifest
+    assert set(manifest["scales"]) == {"ktas", "esi"}
+    esi = manifest["scales"]["esi"]
+    assert esi["outcome_output"] == "outcome_logit" and esi["decision"]["rule"] == "min_expected_cost"
+    for name in ("abbreviations.json", "rfv_labels.json", "REPORT_ESI.md", "esi_outcome_curve.png"):
+        assert name in manifest["files"], name
+    report = manifest["evaluation"]["esi"]
+    assert report["settings_compared"] > 1 and "test_2020" in report and report["baselines_2020"]["nurse"]
+    assert result["esi"]["int8_gate"]["n"] > 0
+    model = TriageModel.load(out)
+    case = TriageCase(complaint="CP, SOB", age=70, hr=120)
+    ktas, esi_result = Triager(model, "ktas").triage(case), Triager(model, "esi").triage(case)
+    assert (ktas.scale, esi_result.scale) == ("ktas", "esi")
+    assert esi_result.read_as["expanded"][0] == {"written": "CP", "read_as": "chest pain"}
+    assert esi_result.level <= 2  # chest pain in a 70-year-old: the raise-only rule floor holds in ESI too
 
 
 def test_a_bundle_failing_the_int8_gate_does_not_replace_the_shipped_one(tmp_path: Path, smoke_bundle: tuple[Path, dict]) -> None:

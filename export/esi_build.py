@@ -1,0 +1,174 @@
+"""Build stage for the ESI scale: NHAMCS → pooled texts → protocol → baselines → final heads.
+
+Runs after the KTAS student is final, on its (frozen) encoder, so the ESI heads read exactly the
+pooled vectors the shipped graph computes. Texts are normalised with the bundle's abbreviation
+table first, as the runtime does.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.abbreviations import Abbreviations, table_rows
+from edge.features import encode_cases
+from export import esi_baselines, esi_protocol, scale_heads
+from export.nhamcs_data import NHAMCS_DIR, Rows, load_years, rows
+
+ABBREVIATIONS_CSV = "clinical-abbreviations/chief_complaint_abbreviations.csv"
+COMPLAINTS_CSV = "presenting-complaints/complaints.csv"
+
+
+def knowledge_paths(root: Path) -> dict[str, Path]:
+    return {"abbreviations": root / ABBREVIATIONS_CSV, "complaints": root / COMPLAINTS_CSV,
+            "rfv_labels": root / NHAMCS_DIR / "rfv_labels.json"}
+
+
+def complaint_names(root: Path) -> list[str]:
+    with (root / COMPLAINTS_CSV).open(encoding="utf-8") as handle:
+        return [row["complaint"] for row in csv.DictReader(handle)]
+
+
+def prune_texts(root: Path) -> list[str]:
+    """Texts whose word pieces the pruned vocabulary must keep."""
+    paths = knowledge_paths(root)
+    if not all(p.is_file() for p in paths.values()):
+        return []
+    labels = list(json.loads(paths["rfv_labels"].read_text(encoding="utf-8")).values())
+    expansions = [r["expansion"] for r in table_rows(paths["abbreviations"])]
+    return labels + complaint_names(root) + expansions
+
+
+@dataclass
+class EsiResult:
+    heads: scale_heads.ScaleHeads
+    text_scale: float
+    complaint_names: list[str]
+    complaint_vectors: np.ndarray
+    decision: dict[str, Any]
+    temperature: float
+    report: dict[str, Any]
+    abbreviation_rows: list[dict[str, str]]
+    rfv_labels: dict[str, str]
+    test_arrays: Any = None
+
+
+def _normalise(dataset_rows: Rows, abbreviations: Abbreviations) -> Rows:
+    from dataclasses import replace
+
+    out = []
+    for c in dataset_rows.cases:
+        text = abbreviations.normalise(c.case.complaint, c.case.age).text
+        out.append(replace(c, case=replace(c.case, complaint=text)) if text != c.case.complaint else c)
+    return Rows(out)
+
+
+def _pooled(text_encoder, texts: list[str], key: str) -> dict[str, np.ndarray]:
+    from export.encoders import cache_dir
+
+    unique = sorted(set(texts))
+    digest = hashlib.sha256("\x1f".join([key, *unique]).encode("utf-8")).hexdigest()[:24]
+    path = cache_dir() / f"student-pooled-{digest}.npy"
+    if path.is_file():
+        vectors = np.load(path)
+    else:
+        vectors = text_encoder.embed(unique, batch_size=128, desc="student embed (NHAMCS)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, vectors)
+    return dict(zip(unique, vectors))
+
+
+def run(root: Path, encoder, tokenizer_json: str, pad: tuple[int, str], max_len: int, seed: int,
+        limit_per_year: int | None = None, progress=print) -> EsiResult:
+    from tokenizers import Tokenizer
+
+    from export.teacher import TextEncoder
+
+    paths = knowledge_paths(root)
+    abbreviation_rows = table_rows(paths["abbreviations"])
+    abbreviations = Abbreviations.from_rows(abbreviation_rows)
+    rfv_labels = {str(k): str(v) for k, v in json.loads(paths["rfv_labels"].read_text(encoding="utf-8")).items()}
+    years = load_years(root)
+    if limit_per_year:
+        from edge.datasets import Dataset
+
+        years = {y: Dataset(d.name, d.cases[:limit_per_year]) for y, d in years.items()}
+    names = complaint_names(root)
+    text = TextEncoder(encoder, Tokenizer.from_str(tokenizer_json), pad[0], pad[1], max_len)
+    splits = {name: _normalise(rows(years, which), abbreviations) for name, which in
+              (("train", (2016, 2017, 2018)), ("valid", (2019,)), ("test", (2020,)))}
+    all_texts = [t for r in splits.values() for t in r.texts] + names
+    key = hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest() + str(max_len)
+    progress("ESI: pooled complaint vectors")
+    pooled = _pooled(text, all_texts, key)
+    complaint_vectors = np.stack([pooled[n] for n in names])
+    train_vectors = np.stack([pooled[t] for t in splits["train"].texts])
+    text_scale = 1.0 / (float((train_vectors - train_vectors.mean(axis=0)).std()) or 1.0)
+
+    def arrays(r: Rows) -> esi_protocol.Arrays:
+        vectors = np.stack([pooled[t] for t in r.texts])
+        return esi_protocol.Arrays(vectors * text_scale, encode_cases([c.case for c in r.cases]),
+                                   scale_heads.complaint_similarity(vectors, complaint_vectors), r,
+                                   esi_protocol.rule_floors(r.cases))
+
+    train, valid, test = (arrays(splits[k]) for k in ("train", "valid", "test"))
+    base = scale_heads.ScaleHeadConfig(seed=seed)
+    progress("ESI: choosing settings on 2019")
+    chosen = esi_protocol.choose(train, valid, base, progress=lambda n: progress(f"ESI: tried {n}"))
+    ablation = esi_protocol.ablation(train, valid, chosen)
+    progress("ESI: one report on 2020")
+    train_valid = esi_protocol.Arrays(
+        np.concatenate([train.pooled, valid.pooled]), np.concatenate([train.features, valid.features]),
+        np.concatenate([train.similarity, valid.similarity]), Rows(train.rows.cases + valid.rows.cases),
+        np.concatenate([train.floors, valid.floors]))
+    model = esi_protocol.fit(train_valid, chosen["config"])
+    logits, outcome = scale_heads.predict(model, test.pooled, test.features, test.similarity)
+    levels = esi_protocol.final_levels(logits, outcome, chosen["temperature"], chosen["decision"], test.floors)
+    card = esi_protocol.scorecard(levels, test.rows)
+    model_only = esi_protocol.final_levels(logits, outcome, chosen["temperature"], chosen["decision"],
+                                           np.full(len(levels), 6))
+    progress("ESI: baselines on 2020")
+    baselines = esi_baselines.run(train_valid, test, card["under_triage"])
+    curve = outcome_curve(logits, outcome, chosen, test)
+    progress("ESI: final heads on 2016-2020")
+    everything = esi_protocol.Arrays(
+        np.concatenate([train_valid.pooled, test.pooled]), np.concatenate([train_valid.features, test.features]),
+        np.concatenate([train_valid.similarity, test.similarity]), Rows(train_valid.rows.cases + test.rows.cases),
+        np.concatenate([train_valid.floors, test.floors]))
+    final = esi_protocol.fit(everything, chosen["config"])
+    report = {
+        "protocol": "choose on NHAMCS 2019 (heads trained 2016-2018); report 2020 once (heads trained 2016-2019); "
+                    "ship heads trained 2016-2020",
+        "settings_compared": chosen["settings_compared"],
+        "chosen": {"switch": chosen["switch"], "decision": {k: v for k, v in chosen["decision"].items() if k != "cost_matrix"},
+                   "temperature": round(chosen["temperature"], 4), "max_alarm_rate_2019": esi_protocol.MAX_ALARM_RATE},
+        "validation_2019": chosen["validation"],
+        "test_2020": card,
+        "test_2020_model_without_rules": esi_protocol.scorecard(model_only, test.rows),
+        "baselines_2020": baselines,
+        "ablation_2019": ablation,
+        "subgroups_2020": esi_protocol.subgroups(levels, test.rows),
+        "outcome_curve_2020": curve,
+        "rows": {k: len(v.rows.cases) for k, v in (("train", train), ("valid", valid), ("test", test))},
+        "tried": chosen["tried"],
+    }
+    return EsiResult(final, text_scale, names, complaint_vectors, chosen["decision"], chosen["temperature"], report,
+                     abbreviation_rows, rfv_labels, test)
+
+
+def outcome_curve(logits: np.ndarray, outcome: np.ndarray, chosen: dict[str, Any], test: esi_protocol.Arrays) -> list[dict[str, Any]]:
+    """Critical-outcome recall against the share of visits at level 1-2, over the outcome
+    threshold (the rest of the chosen decision fixed): the trade-off curve the nurse sits beside."""
+    out = []
+    for tau in (None, 0.5, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.04, 0.03, 0.02):
+        decision = {**chosen["decision"], "outcome_threshold": tau}
+        levels = esi_protocol.final_levels(logits, outcome, chosen["temperature"], decision, test.floors)
+        co = esi_protocol.critical_outcome(levels, test.rows.outcome)
+        out.append({"outcome_threshold": tau, "recall": co["recall_level_1_2"], "share_level_1_2": co["share_level_1_2"]})
+    return out
