@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--limit", type=int, default=None, help="use only the first N labelled rows")
     from export import baselines  # hook owned by export/baselines.py
     baselines.add_arguments(sub.add_parser("baselines", help="CV table and trade-off curve of the baselines"))
+    ablation = sub.add_parser("ablation", help="what each protocol-knowledge piece buys on KTAS (nested CV, JSON)")
+    ablation.add_argument("--data", default=None, help="shared data root (default ../shared/data)")
+    ablation.add_argument("--out", default=None, help="write the JSON here (default stdout)")
     return parser
 
 
@@ -44,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "baselines":
         from export import baselines
         return baselines.run(args)
+    if args.command == "ablation":
+        from export import knowledge_ablation
+        return knowledge_ablation.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
     from export.build import BuildConfig, build, smoke_config, summary_json
 
     out = Path(args.out)
