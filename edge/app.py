@@ -197,7 +197,7 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
             raise EdgeError("missing_field", "Send {\"final_level\": 1-5, \"reason\": text}.", field="final_level")
         unknown = set(body) - {"final_level", "reason"}
         if unknown:
-            raise EdgeError("unknown_field", "Only 'final_level' and 'reason' are accepted.", field=sorted(unknown)[0][:40])
+            raise EdgeError("unknown_field", "Only 'final_level' and 'reason' are accepted.")  # never echo a client's key
         return jsonify(svc.audit.acknowledge(request_id[:64], body["final_level"], body.get("reason")))
 
     @app.get("/v1/audit/export.csv")
