@@ -91,7 +91,9 @@ def _deadline_s(config: ServiceConfig) -> float:
 def _decide(cases: list) -> list[dict[str, Any]]:
     svc = state()
     results = svc.scheduler.submit(cases, deadline_s=_deadline_s(svc.config), strict=_flag("strict"),
-                                   explain=_flag("explain"), started=g.started)
+                                   explain=_flag("explain"), started=g.started,
+                                   shed=request.environ.get("edge.shed"),
+                                   reservation=request.environ.get("edge.reservation"))
     # A fixed-alphabet tag (kiosk, staff, api, an integrator's name): never free text in the audit log.
     source = _SOURCE_UNSAFE.sub("", request.headers.get("X-Edge-Source", ""))[:32] or "api"
     out = []
@@ -127,7 +129,8 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.before_request
     def _admit() -> None:
-        g.started = time.perf_counter()
+        # From arrival at the server layer (edge.arrival), time queued for a thread included.
+        g.started = request.environ.get("edge.arrived") or time.perf_counter()
         svc.telemetry.begin()
         if request.path in UNPROTECTED:
             return
@@ -140,6 +143,9 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        reservation = request.environ.get("edge.reservation")
+        if reservation is not None:  # refused before the scheduler (bad input): free its queue slot now
+            reservation.release()
         if "started" in g:
             endpoint = request.endpoint or "unmatched"
             timed = endpoint in DECISION_ENDPOINTS

@@ -45,6 +45,25 @@ class Overloaded(EdgeError):
         self.retry_after_s = retry_after_s
 
 
+class Reservation:
+    """Work admitted at arrival (the server layer) but not yet submitted by a WSGI thread: it is
+    counted in the queue from the moment the request reached the box, so admission sees the
+    whole queue, not only what threads have got round to."""
+
+    def __init__(self, scheduler: "Scheduler", cost_s: float) -> None:
+        self._scheduler = scheduler
+        self.cost_s = cost_s
+        self._held = True
+
+    def release(self) -> None:
+        """Idempotent: by ``submit`` (the real job replaces it) or when the request ends anyway."""
+        with self._scheduler._cond:
+            if self._held:
+                self._held = False
+                self._scheduler._reserved -= 1
+                self._scheduler._reserved_cost = max(0.0, self._scheduler._reserved_cost - self.cost_s)
+
+
 @dataclass
 class _Job:
     cases: Sequence[TriageCase]
@@ -93,6 +112,8 @@ class Scheduler:
         self.completed = 0
         self._queue: collections.deque[_Job] = collections.deque()
         self._queued_cost = 0.0
+        self._reserved = 0  # Reservations held by requests between arrival and submit
+        self._reserved_cost = 0.0
         self._cond = threading.Condition()
         self._running = False
         self._busy: dict[int, tuple[float, float]] = {}  # worker index -> (started, expected cost)
@@ -152,12 +173,52 @@ class Scheduler:
     # -- admission -------------------------------------------------------------------------
     def _predicted_finish(self, now: float, cost: float) -> float:
         busy = sum(max(0.0, expected - (now - started)) for started, expected in list(self._busy.values()))
-        return now + (self._queued_cost + busy) / self._workers + cost
+        return now + (self._queued_cost + self._reserved_cost + busy) / self._workers + cost
+
+    def job_cost(self, cases: int, explain: bool = False) -> float:
+        return self.times.estimate() * cases * (EXPLAIN_COST_FACTOR if explain else 1.0)
+
+    def reserve(self, arrived: float, deadline_s: float, cases: int = 1, explain: bool = False) -> "Reservation | str":
+        """Admission at arrival (called from the server's event loop, so it never blocks): a
+        :class:`Reservation`, or the reason (``overload``, ``deadline``, ``thermal``…) the request
+        must be answered at once without the model. ``arrived`` is ``time.perf_counter()``."""
+        if self.rules_only_reason is not None:
+            return self.rules_only_reason
+        now = time.monotonic()
+        cost = self.job_cost(cases, explain)
+        deadline = now + deadline_s - (time.perf_counter() - arrived) - min(0.05, 0.1 * deadline_s)
+        with self._cond:
+            if len(self._queue) + self._reserved >= self.max_queue:
+                reason = "overload"
+            elif self._predicted_finish(now, cost) > deadline:
+                reason = "deadline"
+            else:
+                self._reserved += 1
+                self._reserved_cost += cost
+                return Reservation(self, cost)
+            self.rejections[reason] += 1
+        return reason
+
+    def retry_after_s(self) -> float:
+        with self._cond:
+            return max(1.0, math.ceil(self._predicted_finish(time.monotonic(), 0.0) - time.monotonic()))
 
     def submit(self, cases: Sequence[TriageCase], *, deadline_s: float, strict: bool = False, explain: bool = False,
-               request_ids: list[str] | None = None, started: float | None = None) -> list[TriageResult]:
-        """Results for ``cases``, by the deadline: model answers when they make it, else degraded ones."""
+               request_ids: list[str] | None = None, started: float | None = None,
+               shed: str | None = None, reservation: Reservation | None = None) -> list[TriageResult]:
+        """Results for ``cases``, by the deadline: model answers when they make it, else degraded ones.
+
+        ``started`` is when the request arrived (``time.perf_counter()``); ``shed`` is the reason
+        the server layer already refused it at arrival (answered at once, counted there);
+        ``reservation`` is what it admitted at arrival, replaced here by the real job."""
         started = time.perf_counter() if started is None else started
+        if reservation is not None:
+            reservation.release()
+        if shed is not None:
+            if strict:
+                raise Overloaded(shed, 30.0 if shed not in ("overload", "deadline") else self.retry_after_s())
+            return self._degraded(self._triager_source(), cases, request_ids or [new_request_id() for _ in cases],
+                                  shed, started)
         now = time.monotonic()
         deadline = now + deadline_s - (time.perf_counter() - started)  # the clock began at request arrival
         ids = request_ids or [new_request_id() for _ in cases]
@@ -176,7 +237,7 @@ class Scheduler:
         job = _Job(cases, ids, explain, self.max_tokens, deadline - guard, cost)
         with self._cond:
             reason = None
-            if len(self._queue) >= self.max_queue:
+            if len(self._queue) + self._reserved >= self.max_queue:
                 reason = "overload"
             elif self._predicted_finish(now, cost) > job.deadline:
                 reason = "deadline"
