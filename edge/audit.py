@@ -32,6 +32,7 @@ from typing import IO, Any, Iterable
 
 from edge.case import TriageCase
 from edge.errors import EdgeError
+from edge.private_files import ensure_private, prepare_database, private_dir
 from edge.triage import TriageResult
 
 SCHEMA = """
@@ -80,8 +81,9 @@ def load_or_create_key(path: str | Path) -> bytes:
     """The per-device HMAC key: 32 random bytes in a 0600 file, created on first use."""
     path = Path(path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "wb") as handle:
             handle.write(secrets.token_bytes(32))
     if path.stat().st_mode & 0o077:
@@ -117,7 +119,7 @@ class AuditLog:
 
     def __init__(self, db_path: str | Path, key: bytes, *, retention_days: int = 365, synchronous: str = "NORMAL") -> None:
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_database(self.path)  # 0600 database, WAL and SHM in a 0700 directory (edge.private_files)
         self._key = key
         self.retention_days = retention_days
         self._lock = threading.Lock()  # the connection
@@ -126,6 +128,8 @@ class AuditLog:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
+        for suffix in ("-wal", "-shm"):  # now created by SQLite from the database's mode: check it did
+            ensure_private(Path(f"{self.path}{suffix}"), "Audit database file", field="audit_db")
         self.written = 0
         self.failed = 0
         self._last_purge = 0.0
