@@ -16,6 +16,7 @@ UNITS = REPO / "systemd"
 SERVICE = UNITS / "edge-triage.service"
 KIOSK = UNITS / "edge-triage-kiosk.service"
 MAX_EXPOSURE = 2.0
+MAX_KIOSK_EXPOSURE = 5.0  # Chromium needs the GPU, input, a tty and its namespace sandbox
 
 pytestmark = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
@@ -82,6 +83,22 @@ def test_verify_check_catches_a_broken_unit(tmp_path: Path) -> None:
 def test_service_security_exposure_at_most_2(tmp_path: Path) -> None:
     score, report = exposure(SERVICE)
     assert score <= MAX_EXPOSURE, report
+
+
+def test_kiosk_security_exposure_at_most_5() -> None:
+    score, report = exposure(KIOSK)
+    assert score <= MAX_KIOSK_EXPOSURE, report
+
+
+def test_kiosk_contract_directives() -> None:
+    d = _directives(KIOSK.read_text())
+    assert d["User"] == ["edge-kiosk"] and d["UMask"] == ["0077"] and d["NoNewPrivileges"] == ["yes"]
+    assert d["CapabilityBoundingSet"] == [""] and d["ProtectSystem"] == ["strict"]
+    assert d["IPAddressDeny"] == ["any"] and d["IPAddressAllow"] == ["localhost"], "the kiosk talks to loopback only"
+    assert d["DevicePolicy"] == ["closed"]
+    # Chromium's renderer sandbox builds user, pid and net namespaces; nothing else is allowed.
+    assert set(d["RestrictNamespaces"][0].split()) == {"user", "pid", "net"}
+    assert any("--app=http://127.0.0.1:" in line for line in d["ExecStart"])
 
 
 def test_exposure_parser_sees_a_weak_unit(tmp_path: Path) -> None:
