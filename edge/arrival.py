@@ -28,6 +28,8 @@ from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 
+from edge.triage import MAX_EXPLAIN_SPANS
+
 log = logging.getLogger(__name__)
 
 DECISION_PATHS = {"/v1/triage": False, "/v1/triage/batch": True}  # path -> is a batch
@@ -142,7 +144,10 @@ def scheduler_admission(scheduler: Any, default_deadline_s: float, deadline_boun
             if not deadline_bounds_s[0] <= deadline_s <= deadline_bounds_s[1]:
                 return
         explain = query.get("explain", ["0"])[-1].strip().lower() in ("1", "true", "yes")
-        verdict = scheduler.reserve(request.arrived, deadline_s, cases=1, explain=explain)
+        # The body is not parsed yet: bound the explanation's variants by its size (a word takes
+        # at least two bytes); the thread's submit prices it exactly and replaces this.
+        variants = min(MAX_EXPLAIN_SPANS + 13, max(1, (request.content_length or 0) // 8)) if explain else 0
+        verdict = scheduler.reserve(request.arrived, deadline_s, cases=1, variants=variants)
         if isinstance(verdict, str):
             request.shed = verdict
         else:

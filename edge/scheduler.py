@@ -21,13 +21,12 @@ from typing import Any, Callable, Sequence
 
 from edge.case import TriageCase
 from edge.errors import EdgeError
-from edge.triage import TriageResult, Triager, new_request_id
+from edge.triage import TriageResult, Triager, explain_variants, new_request_id
 
 log = logging.getLogger(__name__)
 
 SAMPLE_WINDOW = 64
 QUANTILE = 0.9
-EXPLAIN_COST_FACTOR = 4.0  # occlusion runs one batched inference over many variants
 STUCK_FACTOR = 4.0  # a worker busy this many deadlines (at least 10 s) is stuck
 
 
@@ -69,6 +68,7 @@ class _Job:
     cases: Sequence[TriageCase]
     request_ids: list[str]
     explain: bool
+    variants: int  # extra model passes the explanation costs (edge.triage.explain_variants)
     max_tokens: int | None
     deadline: float  # time.monotonic()
     cost_s: float
@@ -107,6 +107,9 @@ class Scheduler:
         self.max_tokens: int | None = None
         self.rules_only_reason: str | None = None  # set by the policy: "thermal", "memory"
         self.times = ServiceTimes(initial_service_s)
+        # Explanations are priced by their size: seconds per occlusion variant, learnt separately
+        # (a variant rides in a batch, so it costs less than a request of its own).
+        self.variant_times = ServiceTimes(initial_service_s)
         self.rejections: collections.Counter[str] = collections.Counter()
         self.overruns = 0
         self.completed = 0
@@ -175,17 +178,17 @@ class Scheduler:
         busy = sum(max(0.0, expected - (now - started)) for started, expected in list(self._busy.values()))
         return now + (self._queued_cost + self._reserved_cost + busy) / self._workers + cost
 
-    def job_cost(self, cases: int, explain: bool = False) -> float:
-        return self.times.estimate() * cases * (EXPLAIN_COST_FACTOR if explain else 1.0)
+    def job_cost(self, cases: int, variants: int = 0) -> float:
+        return self.times.estimate() * cases + self.variant_times.estimate() * variants
 
-    def reserve(self, arrived: float, deadline_s: float, cases: int = 1, explain: bool = False) -> "Reservation | str":
+    def reserve(self, arrived: float, deadline_s: float, cases: int = 1, variants: int = 0) -> "Reservation | str":
         """Admission at arrival (called from the server's event loop, so it never blocks): a
         :class:`Reservation`, or the reason (``overload``, ``deadline``, ``thermal``…) the request
         must be answered at once without the model. ``arrived`` is ``time.perf_counter()``."""
         if self.rules_only_reason is not None:
             return self.rules_only_reason
         now = time.monotonic()
-        cost = self.job_cost(cases, explain)
+        cost = self.job_cost(cases, variants)
         deadline = now + deadline_s - (time.perf_counter() - arrived) - min(0.05, 0.1 * deadline_s)
         with self._cond:
             if len(self._queue) + self._reserved >= self.max_queue:
@@ -231,10 +234,11 @@ class Scheduler:
             return self._degraded(triager, cases, ids, self.rules_only_reason, started)
         if triager.model is None:
             return self._finish(triager.triage_batch(cases, request_ids=ids), started)
-        cost = self.times.estimate() * len(cases) * (EXPLAIN_COST_FACTOR if explain else 1.0)
+        variants = sum(explain_variants(case) for case in cases) if explain else 0
+        cost = self.job_cost(len(cases), variants)
         # Leave room to build and send the degraded answer if we have to give up waiting.
         guard = min(0.05, 0.1 * deadline_s)
-        job = _Job(cases, ids, explain, self.max_tokens, deadline - guard, cost)
+        job = _Job(cases, ids, explain, variants, self.max_tokens, deadline - guard, cost)
         with self._cond:
             reason = None
             if len(self._queue) + self._reserved >= self.max_queue:
@@ -304,8 +308,10 @@ class Scheduler:
                 log.error("inference failed: %s", type(error).__name__)
                 results = None
             elapsed = time.perf_counter() - began
-            if not job.explain and results is not None:  # explain cost varies with the text: not a sample
+            if results is not None and not job.explain:
                 self.times.add(elapsed / len(job.cases))
+            elif results is not None and job.variants:  # what the answer itself cost is known: the rest is occlusion
+                self.variant_times.add(max(0.0, elapsed - self.times.estimate() * len(job.cases)) / job.variants)
             with self._cond:
                 self._busy.pop(index, None)
                 self._beats[index] = time.monotonic()
