@@ -40,7 +40,12 @@ class EdgeServer:
             ident="edge-triage",
             # Flask enforces the JSON body limit with a JSON 413; waitress's cap only stops giant bodies early.
             max_request_body_size=max(1 << 20, 4 * config.max_body_bytes),
-            channel_timeout=30, connection_limit=256, expose_tracebacks=False,
+            channel_timeout=30, connection_limit=1024, expose_tracebacks=False,
+            # The nginx front (edge.front) proxies ward clients from 127.0.0.1 with X-Forwarded-For:
+            # trusted from there only, so a ward client is seen by its own (non-loopback) address
+            # and needs the token; the header from anyone else is dropped.
+            trusted_proxy="127.0.0.1", trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
             clear_untrusted_proxy_headers=True,
         )
         self._server.channel_class = EdgeChannel  # arrival stamps; JSON errors from waitress itself
