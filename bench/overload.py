@@ -177,24 +177,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--slow", type=int, default=0)
     parser.add_argument("--strict", action="store_true")
+    parser.add_argument("--front", action="store_true", help="start the nginx front (edge.front) before the service")
+    parser.add_argument("--out", help="also write the report here (JSON)")
     args = parser.parse_args(argv)
-    handle = None
-    target = args.target
-    if target is None:
-        from pathlib import Path
-
-        from bench.server import start
-
-        handle = start(Path(args.model), extra={"http_threads": 32, "deadline_ms": 500})
-        target = f"http://127.0.0.1:{handle.port}"
-    try:
-        report = asyncio.run(run_load(target, clients=args.clients, seconds=args.seconds, slow=args.slow,
+    if args.target:
+        report = asyncio.run(run_load(args.target, clients=args.clients, seconds=args.seconds, slow=args.slow,
                                       strict=args.strict))
-    finally:
-        if handle is not None:
-            handle.stop()
+    else:
+        report = measure(args.model, clients=args.clients, seconds=args.seconds, slow=args.slow,
+                         strict=args.strict, front=args.front)
     print(json.dumps(report, indent=2))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2)
     return 0
+
+
+def measure(model: str, *, clients: int, seconds: float, slow: int = 0, strict: bool = False, front: bool = False,
+            deadline_ms: float = 500.0) -> dict[str, Any]:
+    """Start the service (a subprocess, default config: 32 HTTP threads) and, with ``front``, a real
+    nginx before it (all loopback); run the load; stop both."""
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from bench.server import start
+
+    handle = start(Path(model), extra={"http_threads": 32, "deadline_ms": deadline_ms})
+    try:
+        with contextlib.ExitStack() as stack:
+            target = f"http://127.0.0.1:{handle.port}"
+            if front:
+                from edge.testing.nginx_front import running_front
+
+                prefix = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-front-")))
+                # Every load client is 127.0.0.1 here: the per-address cap is for the ward network.
+                settings = stack.enter_context(running_front(prefix, handle.port, per_address_connections=4000))
+                target = f"https://{settings.listen}"
+            report = asyncio.run(run_load(target, clients=clients, seconds=seconds, slow=slow, strict=strict,
+                                          deadline_ms=deadline_ms))
+        report["front"] = "nginx" if front else None
+        return report
+    finally:
+        handle.stop()
 
 
 if __name__ == "__main__":

@@ -97,7 +97,10 @@ def load_or_create_key(path: str | Path) -> bytes:
 
 
 def input_digest(key: bytes, case: TriageCase) -> str:
-    canonical = json.dumps(case.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    # The same mapping as case.to_dict(), without dataclasses.asdict's deep copy (a quarter of a
+    # degraded answer's CPU under overload): the fields are flat scalars.
+    values = {name: value for name, value in vars(case).items() if value is not None}
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
@@ -134,7 +137,11 @@ class AuditLog:
         self.failed = 0
         self._last_purge = 0.0
         self.purge()
-        self._cond = threading.Condition()  # the pending queue and the tickets
+        pending_lock = threading.RLock()
+        self._cond = threading.Condition(pending_lock)  # the pending queue and the tickets; waiters wait on it
+        # The writer waits on its own condition (same lock): a new row wakes only the writer, not
+        # every request waiting for its commit (under load that herd cost more than the commits).
+        self._work = threading.Condition(pending_lock)
         self._pending: list[tuple[Any, ...]] = []
         self._issued = 0  # tickets handed out
         self._done_through = 0  # every ticket up to here was committed or failed
@@ -153,6 +160,7 @@ class AuditLog:
                 return
             self._closing = True
             self._cond.notify_all()
+            self._work.notify_all()
         self._writer.join(10.0)
         with self._lock:
             self._conn.close()
@@ -172,7 +180,7 @@ class AuditLog:
             self._pending.append(row)
             self._issued += 1
             ticket = self._issued
-            self._cond.notify_all()
+            self._work.notify()
             done = self._cond.wait_for(lambda: self._done_through >= ticket, COMMIT_WAIT_S)
             failed = any(lo <= ticket <= hi for lo, hi in self._failed_batches)
         if not done:
@@ -184,7 +192,7 @@ class AuditLog:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._closing)
+                self._work.wait_for(lambda: self._pending or self._closing)
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, []
