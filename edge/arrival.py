@@ -33,7 +33,7 @@ from edge.triage import MAX_EXPLAIN_SPANS
 log = logging.getLogger(__name__)
 
 DECISION_PATHS = {"/v1/triage": False, "/v1/triage/batch": True}  # path -> is a batch
-SHED_THREADS = 2  # refused requests only run rules and write one audit row: a little CPU each
+SHED_THREADS = 8  # refused requests run rules and wait for their audit row's group commit: enough to fill a batch
 
 SERVER_ERRORS = {  # waitress status -> (code, message); fixed text: nothing from the request
     400: ("bad_request", "The request is not valid HTTP/1.1; check the request line, headers and chunked body."),
