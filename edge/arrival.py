@@ -91,6 +91,17 @@ class EdgeChannel(HTTPChannel):
     task_class = ArrivalTask
     error_task_class = JsonErrorTask
 
+    def service(self) -> None:
+        # A client that vanished before a thread got to it skips the task (and ArrivalTask's
+        # release): give the slot back here; the scheduler also lapses it at its deadline.
+        request = self.requests[0] if self.requests else None
+        try:
+            super().service()
+        finally:
+            reservation = getattr(request, "reservation", None)
+            if reservation is not None:
+                reservation.release()
+
 
 Admit = Callable[[ArrivalParser], None]
 

@@ -47,20 +47,18 @@ class Overloaded(EdgeError):
 class Reservation:
     """Work admitted at arrival (the server layer) but not yet submitted by a WSGI thread: it is
     counted in the queue from the moment the request reached the box, so admission sees the
-    whole queue, not only what threads have got round to."""
+    whole queue, not only what threads have got round to. It lapses at its deadline: a request
+    whose client vanished before a thread served it cannot hold a slot for longer than that."""
 
-    def __init__(self, scheduler: "Scheduler", cost_s: float) -> None:
+    def __init__(self, scheduler: "Scheduler", cost_s: float, expires: float) -> None:
         self._scheduler = scheduler
         self.cost_s = cost_s
-        self._held = True
+        self.expires = expires  # time.monotonic()
 
     def release(self) -> None:
         """Idempotent: by ``submit`` (the real job replaces it) or when the request ends anyway."""
         with self._scheduler._cond:
-            if self._held:
-                self._held = False
-                self._scheduler._reserved -= 1
-                self._scheduler._reserved_cost = max(0.0, self._scheduler._reserved_cost - self.cost_s)
+            self._scheduler._holds.discard(self)
 
 
 @dataclass
@@ -115,8 +113,7 @@ class Scheduler:
         self.completed = 0
         self._queue: collections.deque[_Job] = collections.deque()
         self._queued_cost = 0.0
-        self._reserved = 0  # Reservations held by requests between arrival and submit
-        self._reserved_cost = 0.0
+        self._holds: set[Reservation] = set()  # held by requests between arrival and submit
         self._cond = threading.Condition()
         self._running = False
         self._busy: dict[int, tuple[float, float]] = {}  # worker index -> (started, expected cost)
@@ -174,6 +171,19 @@ class Scheduler:
         return all(now - started < stuck_after_s for started, _ in list(self._busy.values()))
 
     # -- admission -------------------------------------------------------------------------
+    @property
+    def _reserved(self) -> int:
+        return len(self._holds)
+
+    @property
+    def _reserved_cost(self) -> float:
+        return sum(hold.cost_s for hold in self._holds)
+
+    def _lapse(self, now: float) -> None:
+        """Drop reservations past their deadline (caller holds ``_cond``); at most max_queue of them."""
+        for hold in [h for h in self._holds if h.expires <= now]:
+            self._holds.discard(hold)
+
     def _predicted_finish(self, now: float, cost: float) -> float:
         busy = sum(max(0.0, expected - (now - started)) for started, expected in list(self._busy.values()))
         return now + (self._queued_cost + self._reserved_cost + busy) / self._workers + cost
@@ -191,14 +201,15 @@ class Scheduler:
         cost = self.job_cost(cases, variants)
         deadline = now + deadline_s - (time.perf_counter() - arrived) - min(0.05, 0.1 * deadline_s)
         with self._cond:
+            self._lapse(now)
             if len(self._queue) + self._reserved >= self.max_queue:
                 reason = "overload"
             elif self._predicted_finish(now, cost) > deadline:
                 reason = "deadline"
             else:
-                self._reserved += 1
-                self._reserved_cost += cost
-                return Reservation(self, cost)
+                hold = Reservation(self, cost, deadline)
+                self._holds.add(hold)
+                return hold
             self.rejections[reason] += 1
         return reason
 
@@ -241,6 +252,7 @@ class Scheduler:
         job = _Job(cases, ids, explain, variants, self.max_tokens, deadline - guard, cost)
         with self._cond:
             reason = None
+            self._lapse(now)
             if len(self._queue) + self._reserved >= self.max_queue:
                 reason = "overload"
             elif self._predicted_finish(now, cost) > job.deadline:
