@@ -33,6 +33,7 @@ from edge.triage import MAX_EXPLAIN_SPANS
 log = logging.getLogger(__name__)
 
 DECISION_PATHS = {"/v1/triage": False, "/v1/triage/batch": True}  # path -> is a batch
+PROBE_PATHS = ("/livez", "/readyz")  # the supervisor's probes get a thread of their own
 SHED_THREADS = 8  # refused requests run rules and wait for their audit row's group commit: enough to fill a batch
 
 SERVER_ERRORS = {  # waitress status -> (code, message); fixed text: nothing from the request
@@ -115,10 +116,18 @@ class ArrivalDispatcher(ThreadedTaskDispatcher):
         self.admit = admit
         self.shed_pool = ThreadedTaskDispatcher()
         self.shed_pool.set_thread_count(SHED_THREADS)
+        # Liveness must not queue behind decision requests: under overload a probe that waits is
+        # a restart the box does not need.
+        self.probe_pool = ThreadedTaskDispatcher()
+        self.probe_pool.set_thread_count(1)
 
     def add_task(self, task: Any) -> None:
         requests = getattr(task, "requests", None)
         request = requests[0] if requests else None
+        if isinstance(request, ArrivalParser) and not request.error and request.command == "GET" \
+                and request.path in PROBE_PATHS:
+            self.probe_pool.add_task(task)
+            return
         if self.admit is not None and isinstance(request, ArrivalParser) and request.arrived is not None:
             try:
                 self.admit(request)
@@ -131,6 +140,7 @@ class ArrivalDispatcher(ThreadedTaskDispatcher):
 
     def shutdown(self, cancel_pending: bool = True, timeout: float = 5) -> bool:
         self.shed_pool.shutdown(cancel_pending=cancel_pending, timeout=min(timeout, 2))
+        self.probe_pool.shutdown(cancel_pending=cancel_pending, timeout=min(timeout, 2))
         return super().shutdown(cancel_pending=cancel_pending, timeout=timeout)
 
 

@@ -60,10 +60,12 @@ def test_refused_at_arrival_is_answered_while_every_thread_waits_for_the_model(m
                 assert admitted()
             shed = client.post("/v1/triage", CASE)
             strict = client.post("/v1/triage?strict=1", CASE)
+            livez = client.get("/livez")  # its own thread: not behind the two held ones
             still_waiting = [not f.done() for f in held]
             release.set()
             first = [f.result(timeout=20) for f in held]
     assert all(still_waiting), "the refused requests must not have waited for the held threads"
+    assert livez.status == 200
     assert shed.status == 200 and shed.json["degraded"] == "overload"
     assert shed.json["level"] <= DEGRADED_LEVEL and "clinician review now" in shed.json["reasons"][0]
     assert strict.status == 503 and strict.json["error"]["code"] == "overloaded" and int(strict.headers["Retry-After"]) >= 1
