@@ -31,10 +31,12 @@ class Tally:
     service_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
     degraded: dict[str, int] = field(default_factory=dict)
+    late_by_kind: dict[str, int] = field(default_factory=dict)  # later than deadline + 10 ms, by degraded reason
     connection_errors: int = 0
     livez_ok: int = 0
     livez_failed: int = 0
     livez_ms: list[float] = field(default_factory=list)
+    deadline_ms: float = 500.0
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -93,6 +95,10 @@ async def _client(host: str, port: int, tls: Any, path: str, stop_at: float, mea
             tally.service_ms.append(float(data["latency_ms"]))
             key = str(data.get("degraded"))
             tally.degraded[key] = tally.degraded.get(key, 0) + 1
+        else:
+            key = f"status {status}"
+        if elapsed_ms > tally.deadline_ms + 10:
+            tally.late_by_kind[key] = tally.late_by_kind.get(key, 0) + 1
     if writer is not None:
         writer.close()
 
@@ -146,7 +152,7 @@ async def run_load(target: str, *, clients: int, seconds: float, warmup_s: float
     import logging
 
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # "SSL connection is closed" as nginx cuts the slow ones
-    tally = Tally()
+    tally = Tally(deadline_ms=deadline_ms)
     now = time.perf_counter()
     stop_at, measure_from = now + warmup_s + seconds, now + warmup_s
     rng = random.Random(seed)
@@ -165,6 +171,7 @@ async def run_load(target: str, *, clients: int, seconds: float, warmup_s: float
         "late_over_10ms": round(sum(v > deadline_ms + 10 for v in tally.client_ms) / max(1, answers), 4),
         "late_over_50ms": round(sum(v > deadline_ms + 50 for v in tally.client_ms) / max(1, answers), 4),
         "statuses": dict(sorted(tally.statuses.items())), "degraded": tally.degraded,
+        "late_by_kind": tally.late_by_kind,
         "connection_errors": tally.connection_errors,
         "livez_ok": tally.livez_ok, "livez_failed": tally.livez_failed,
         "livez_p99_ms": round(_pct(tally.livez_ms, 0.99), 1),
