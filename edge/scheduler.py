@@ -19,46 +19,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from edge.admission import Overloaded, Reservation, ServiceTimes
 from edge.case import TriageCase
-from edge.errors import EdgeError
 from edge.triage import TriageResult, Triager, explain_variants, new_request_id
+
+__all__ = ["Overloaded", "Reservation", "Scheduler", "ServiceTimes"]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_WINDOW = 64
-QUANTILE = 0.9
 STUCK_FACTOR = 4.0  # a worker busy this many deadlines (at least 10 s) is stuck
-
-
-class Overloaded(EdgeError):
-    """Strict mode: no model answer now (deadline, full queue, or the policy's rules-only mode)."""
-
-    def __init__(self, reason: str, retry_after_s: float) -> None:
-        codes = {"overload": "overloaded", "deadline": "deadline_unmeetable"}
-        super().__init__(
-            codes.get(reason, "degraded_mode"),
-            "The service cannot answer within the deadline now; retry after the Retry-After interval "
-            "or send without strict=1 to get the rules-only answer.",
-            http_status=503, details={"reason": reason, "retry_after_s": retry_after_s},
-        )
-        self.retry_after_s = retry_after_s
-
-
-class Reservation:
-    """Work admitted at arrival (the server layer) but not yet submitted by a WSGI thread: it is
-    counted in the queue from the moment the request reached the box, so admission sees the
-    whole queue, not only what threads have got round to. It lapses at its deadline: a request
-    whose client vanished before a thread served it cannot hold a slot for longer than that."""
-
-    def __init__(self, scheduler: "Scheduler", cost_s: float, expires: float) -> None:
-        self._scheduler = scheduler
-        self.cost_s = cost_s
-        self.expires = expires  # time.monotonic()
-
-    def release(self) -> None:
-        """Idempotent: by ``submit`` (the real job replaces it) or when the request ends anyway."""
-        with self._scheduler._cond:
-            self._scheduler._holds.discard(self)
 
 
 @dataclass
@@ -74,26 +43,6 @@ class _Job:
     results: list[TriageResult] | None = None
     failed: bool = False
     abandoned: bool = False
-
-
-class ServiceTimes:
-    """Recent per-case service times; ``estimate`` is their 90th percentile."""
-
-    def __init__(self, initial_s: float = 0.0) -> None:
-        self._samples: collections.deque[float] = collections.deque(maxlen=SAMPLE_WINDOW)
-        self._initial = initial_s
-        self._lock = threading.Lock()
-
-    def add(self, seconds_per_case: float) -> None:
-        with self._lock:
-            self._samples.append(seconds_per_case)
-
-    def estimate(self) -> float:
-        with self._lock:
-            if not self._samples:
-                return self._initial
-            ordered = sorted(self._samples)
-        return ordered[min(len(ordered) - 1, int(QUANTILE * len(ordered)))]
 
 
 class Scheduler:
