@@ -87,7 +87,7 @@ def render(settings: FrontSettings) -> str:
                           for code in FRONT_ERRORS)
     user = f"user {s.user};\n" if s.user else ""
     return f"""# Rendered by edge.front: the ward-network front of edge-triage. Edit the settings, not this file.
-{user}worker_processes 1;
+{user}worker_processes 1;  # a ward's traffic; the cores belong to inference
 pid {state}/nginx.pid;
 error_log {s.error_log} warn;
 events {{
