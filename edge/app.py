@@ -106,6 +106,7 @@ def _decide(cases: list) -> list[dict[str, Any]]:
         svc.telemetry.decision(result.degraded)
         svc.notify_listeners(case, result, source)
         out.append(result.to_dict())
+    g.answered_s = max(result.latency_ms for result in results) / 1000.0  # for the scheduler's guard
     return out
 
 
@@ -150,6 +151,8 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
             endpoint = request.endpoint or "unmatched"
             timed = endpoint in DECISION_ENDPOINTS
             svc.telemetry.end(endpoint, response.status_code, time.perf_counter() - g.started if timed else None)
+            if "answered_s" in g:  # what audit, listeners and encoding added after the result
+                svc.scheduler.note_tail(time.perf_counter() - g.started - g.answered_s)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -57,6 +57,7 @@ class Scheduler:
         # Explanations are priced by their size: seconds per occlusion variant, learnt separately
         # (a variant rides in a batch, so it costs less than a request of its own).
         self.variant_times = ServiceTimes(initial_service_s)
+        self.tail = ServiceTimes(0.0)  # result -> response (note_tail), for the deadline guard
         self.rejections: collections.Counter[str] = collections.Counter()
         self.overruns = 0
         self.completed = 0
@@ -137,6 +138,16 @@ class Scheduler:
         busy = sum(max(0.0, expected - (now - started)) for started, expected in list(self._busy.values()))
         return now + (self._queued_cost + self._reserved_cost + busy) / self._workers + cost
 
+    def guard_s(self, deadline_s: float) -> float:
+        """Room before the deadline to audit, encode and send an answer: 50 ms (10 % of short ones),
+        or what that took recently on a busier box, up to 30 % of the deadline."""
+        base = min(0.05, 0.1 * deadline_s)
+        return min(max(base, self.tail.estimate()), 0.3 * deadline_s)
+
+    def note_tail(self, seconds: float) -> None:
+        """How long an answer took from its result to its response (audit, listeners, JSON)."""
+        self.tail.add(max(0.0, seconds))
+
     def job_cost(self, cases: int, variants: int = 0) -> float:
         return self.times.estimate() * cases + self.variant_times.estimate() * variants
 
@@ -148,7 +159,7 @@ class Scheduler:
             return self.rules_only_reason
         now = time.monotonic()
         cost = self.job_cost(cases, variants)
-        deadline = now + deadline_s - (time.perf_counter() - arrived) - min(0.05, 0.1 * deadline_s)
+        deadline = now + deadline_s - (time.perf_counter() - arrived) - self.guard_s(deadline_s)
         with self._cond:
             self._lapse(now)
             if len(self._queue) + self._reserved >= self.max_queue:
@@ -197,8 +208,7 @@ class Scheduler:
         variants = sum(explain_variants(case) for case in cases) if explain else 0
         cost = self.job_cost(len(cases), variants)
         # Leave room to build and send the degraded answer if we have to give up waiting.
-        guard = min(0.05, 0.1 * deadline_s)
-        job = _Job(cases, ids, explain, variants, self.max_tokens, deadline - guard, cost)
+        job = _Job(cases, ids, explain, variants, self.max_tokens, deadline - self.guard_s(deadline_s), cost)
         with self._cond:
             reason = None
             self._lapse(now)

@@ -114,3 +114,15 @@ def test_an_abandoned_reservation_lapses_at_its_deadline() -> None:
     with scheduler._cond:
         scheduler._lapse(max(h.expires for h in holds))  # as if their deadlines had passed unreleased
     assert scheduler._reserved == 0 and isinstance(scheduler.reserve(time.perf_counter(), 0.5), Reservation)
+
+
+def test_the_deadline_guard_grows_with_the_measured_tail_up_to_a_cap() -> None:
+    from edge.scheduler import Scheduler
+    from edge.triage import Triager
+
+    scheduler = Scheduler(lambda: Triager(None), initial_service_s=0.001)
+    assert scheduler.guard_s(0.5) == 0.05 and scheduler.guard_s(0.1) == pytest.approx(0.01)
+    for _ in range(64):
+        scheduler.note_tail(0.08)  # audit, listeners and encoding took 80 ms on a busy box
+    assert scheduler.guard_s(0.5) == pytest.approx(0.08)
+    assert scheduler.guard_s(0.1) == pytest.approx(0.03), "never more than 30 % of the deadline"
