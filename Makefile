@@ -9,7 +9,7 @@ MODEL ?= models/triage-minilm-int8
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: setup run test test-slow clean model-deps build-model browsers test-tools
+.PHONY: setup run test test-slow clean model-deps build-model browsers test-tools front-tools
 
 # The venv carries the runtime, the build-time extra (torch CPU build, transformers) and the test
 # tools. torch is installed first and pinned: pip takes the CPU build from local disk, and an
@@ -26,7 +26,7 @@ setup: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/edge-triage serve --model $(MODEL) --host $(HOST) --port $(PORT)
 
-test: setup browsers test-tools
+test: setup browsers test-tools front-tools
 	$(VPY) -m pytest -q
 
 # The browser tests (tests/browser) drive Debian's chromium through Playwright's Python package;
@@ -41,7 +41,13 @@ test-tools:
 	@command -v systemd-analyze >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd; }
 	@command -v promtool >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-test-slow: setup deploy-tools
+# nginx and openssl for the ward-network front's tests (tests/test_front_nginx.py runs a real nginx
+# on an ephemeral loopback port; Debian's own nginx service is not started by these tests).
+front-tools:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] && command -v openssl >/dev/null \
+	  || { $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx openssl; }
+
+test-slow: setup deploy-tools front-tools
 	$(VPY) -m pytest -q -m slow
 
 clean:

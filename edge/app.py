@@ -95,7 +95,9 @@ def _decide(cases: list) -> list[dict[str, Any]]:
     for case in cases:  # a scale the bundle lacks is the client's 400, before any queueing
         svc.runtime.triager.check_scale(case)
     results = svc.scheduler.submit(cases, deadline_s=_deadline_s(svc.config), strict=_flag("strict"),
-                                   explain=_flag("explain"), started=g.started)
+                                   explain=_flag("explain"), started=g.started,
+                                   shed=request.environ.get("edge.shed"),
+                                   reservation=request.environ.get("edge.reservation"))
     # A fixed-alphabet tag (kiosk, staff, api, an integrator's name): never free text in the audit log.
     source = _SOURCE_UNSAFE.sub("", request.headers.get("X-Edge-Source", ""))[:32] or "api"
     out = []
@@ -108,6 +110,7 @@ def _decide(cases: list) -> list[dict[str, Any]]:
         svc.telemetry.decision(result.degraded)
         svc.notify_listeners(case, result, source)
         out.append(result.to_dict())
+    g.answered_s = max(result.latency_ms for result in results) / 1000.0  # for the scheduler's guard
     return out
 
 
@@ -131,7 +134,8 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.before_request
     def _admit() -> None:
-        g.started = time.perf_counter()
+        # From arrival at the server layer (edge.arrival), time queued for a thread included.
+        g.started = request.environ.get("edge.arrived") or time.perf_counter()
         svc.telemetry.begin()
         if request.path in UNPROTECTED:
             return
@@ -144,10 +148,15 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.after_request
     def _finish(response: Response) -> Response:
+        reservation = request.environ.get("edge.reservation")
+        if reservation is not None:  # refused before the scheduler (bad input): free its queue slot now
+            reservation.release()
         if "started" in g:
             endpoint = request.endpoint or "unmatched"
             timed = endpoint in DECISION_ENDPOINTS
             svc.telemetry.end(endpoint, response.status_code, time.perf_counter() - g.started if timed else None)
+            if "answered_s" in g:  # what audit, listeners and encoding added after the result
+                svc.scheduler.note_tail(time.perf_counter() - g.started - g.answered_s)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
@@ -201,7 +210,7 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
             raise EdgeError("missing_field", "Send {\"final_level\": 1-5, \"reason\": text}.", field="final_level")
         unknown = set(body) - {"final_level", "reason"}
         if unknown:
-            raise EdgeError("unknown_field", "Only 'final_level' and 'reason' are accepted.", field=sorted(unknown)[0][:40])
+            raise EdgeError("unknown_field", "Only 'final_level' and 'reason' are accepted.")  # never echo a client's key
         return jsonify(svc.audit.acknowledge(request_id[:64], body["final_level"], body.get("reason")))
 
     @app.get("/v1/audit/export.csv")

@@ -32,6 +32,7 @@ from typing import IO, Any, Iterable
 
 from edge.case import TriageCase
 from edge.errors import EdgeError
+from edge.private_files import ensure_private, prepare_database, private_dir
 from edge.triage import TriageResult
 
 SCHEMA = """
@@ -80,8 +81,9 @@ def load_or_create_key(path: str | Path) -> bytes:
     """The per-device HMAC key: 32 random bytes in a 0600 file, created on first use."""
     path = Path(path)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "wb") as handle:
             handle.write(secrets.token_bytes(32))
     if path.stat().st_mode & 0o077:
@@ -95,7 +97,10 @@ def load_or_create_key(path: str | Path) -> bytes:
 
 
 def input_digest(key: bytes, case: TriageCase) -> str:
-    canonical = json.dumps(case.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    # The same mapping as case.to_dict(), without dataclasses.asdict's deep copy (a quarter of a
+    # degraded answer's CPU under overload): the fields are flat scalars.
+    values = {name: value for name, value in vars(case).items() if value is not None}
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()
 
 
@@ -117,7 +122,7 @@ class AuditLog:
 
     def __init__(self, db_path: str | Path, key: bytes, *, retention_days: int = 365, synchronous: str = "NORMAL") -> None:
         self.path = Path(db_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_database(self.path)  # 0600 database, WAL and SHM in a 0700 directory (edge.private_files)
         self._key = key
         self.retention_days = retention_days
         self._lock = threading.Lock()  # the connection
@@ -126,11 +131,17 @@ class AuditLog:
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=ON")
         self._conn.executescript(SCHEMA)
+        for suffix in ("-wal", "-shm"):  # now created by SQLite from the database's mode: check it did
+            ensure_private(Path(f"{self.path}{suffix}"), "Audit database file", field="audit_db")
         self.written = 0
         self.failed = 0
         self._last_purge = 0.0
         self.purge()
-        self._cond = threading.Condition()  # the pending queue and the tickets
+        pending_lock = threading.RLock()
+        self._cond = threading.Condition(pending_lock)  # the pending queue and the tickets; waiters wait on it
+        # The writer waits on its own condition (same lock): a new row wakes only the writer, not
+        # every request waiting for its commit (under load that herd cost more than the commits).
+        self._work = threading.Condition(pending_lock)
         self._pending: list[tuple[Any, ...]] = []
         self._issued = 0  # tickets handed out
         self._done_through = 0  # every ticket up to here was committed or failed
@@ -149,6 +160,7 @@ class AuditLog:
                 return
             self._closing = True
             self._cond.notify_all()
+            self._work.notify_all()
         self._writer.join(10.0)
         with self._lock:
             self._conn.close()
@@ -168,7 +180,7 @@ class AuditLog:
             self._pending.append(row)
             self._issued += 1
             ticket = self._issued
-            self._cond.notify_all()
+            self._work.notify()
             done = self._cond.wait_for(lambda: self._done_through >= ticket, COMMIT_WAIT_S)
             failed = any(lo <= ticket <= hi for lo, hi in self._failed_batches)
         if not done:
@@ -180,7 +192,7 @@ class AuditLog:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._closing)
+                self._work.wait_for(lambda: self._pending or self._closing)
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edge.errors import BundleError
@@ -16,6 +16,7 @@ from edge.features import FEATURE_NAMES, FEATURE_VERSION
 
 MANIFEST = "manifest.json"
 SCHEMA = "edge-triage-bundle/1"
+PATH_FIELDS = {"model_file": "model.onnx", "tokenizer_file": "tokenizer.json"}  # field -> default
 REQUIRED_KEYS = (
     "schema", "name", "version", "created", "base_model", "labels", "max_seq_len", "inputs",
     "output", "features", "calibration", "decision", "files", "quantization", "target",
@@ -45,18 +46,25 @@ class Bundle:
     def version(self) -> str:
         return str(self.manifest["version"])
 
+    def relative(self, field: str) -> str:
+        """The bundle-relative path the manifest names in ``field`` (``verify`` checked it)."""
+        return str(self.manifest.get(field, PATH_FIELDS[field]))
+
     @property
     def model_file(self) -> Path:
-        return self.path / self.manifest.get("model_file", "model.onnx")
+        return self.path / self.relative("model_file")
 
     @property
     def tokenizer_file(self) -> Path:
-        return self.path / self.manifest.get("tokenizer_file", "tokenizer.json")
+        return self.path / self.relative("tokenizer_file")
 
     @property
     def sha256(self) -> str:
-        """The model graph's sha256: what identifies the answers' source in results and audit."""
-        return str(self.manifest["files"][self.model_file.name])
+        """The model graph's sha256: what identifies the answers' source in results and audit.
+
+        Looked up by the very relative path that is loaded, never by base name: a manifest naming
+        ``sub/model.onnx`` must not borrow the hash of a top-level ``model.onnx``."""
+        return str(self.manifest["files"][self.relative("model_file")])
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -82,6 +90,37 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
+def inside(root: Path, name: Any, field: str) -> Path:
+    """``root / name`` when ``name`` is a plain relative path that stays inside ``root`` (itself
+    resolved), else :class:`BundleError` naming the manifest field.
+
+    A bundle is a trust boundary: a manifest that could point outside its directory (``..``, an
+    absolute path, a symlink anywhere on the way) would let a verified hash vouch for other bytes.
+    """
+    shown = repr(name)[:80]
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise BundleError("bundle_path_invalid", f"manifest {field} must be a non-empty relative path string.",
+                          field=field)
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or "\\" in name or (len(name) > 1 and name[1] == ":"):
+        raise BundleError("bundle_path_absolute", f"manifest {field} {shown} is absolute; name files relative to "
+                          "the bundle directory.", field=field)
+    if any(part in ("..", ".") for part in name.split("/")) or "" in name.split("/"):
+        raise BundleError("bundle_path_outside", f"manifest {field} {shown} must be a normalized path inside the "
+                          "bundle directory (no '..', '.', or empty parts).", field=field)
+    candidate = root.joinpath(*pure.parts)
+    # Refuse symlinks anywhere below the bundle root, even ones pointing inside: resolve() must
+    # not move the path, so what was hashed is what the loader opens.
+    for depth in range(1, len(pure.parts) + 1):
+        if root.joinpath(*pure.parts[:depth]).is_symlink():
+            raise BundleError("bundle_path_symlink", f"manifest {field} {shown} goes through a symbolic link; "
+                              "copy the real file into the bundle directory.", field=field)
+    if candidate.resolve() != candidate:
+        raise BundleError("bundle_path_outside", f"manifest {field} {shown} resolves outside the bundle directory.",
+                          field=field)
+    return candidate
+
+
 def verify(path: str | Path) -> Bundle:
     """Load and verify a bundle or raise :class:`BundleError` saying what is wrong."""
     path = Path(path).resolve()
@@ -90,9 +129,7 @@ def verify(path: str | Path) -> Bundle:
     if not isinstance(files, dict) or not files:
         raise BundleError("manifest_invalid", "manifest 'files' must map every bundle file to its sha256.")
     for name, expected in files.items():
-        file_path = path / name
-        if Path(name).name != name:
-            raise BundleError("manifest_invalid", f"Bundle file name {name!r} must not contain a directory.")
+        file_path = inside(path, name, f"'files' entry {str(name)[:80]!r}")
         if not file_path.is_file():
             raise BundleError("file_missing", f"Bundle file {name} is listed in the manifest but missing from {path}.")
         actual = sha256_file(file_path)
@@ -103,9 +140,12 @@ def verify(path: str | Path) -> Bundle:
                 f"{actual[:12]}…): the bundle is corrupt or was modified; reinstall it.",
             )
     bundle = Bundle(path, manifest)
-    for required in (bundle.model_file.name, bundle.tokenizer_file.name):
-        if required not in files:
-            raise BundleError("manifest_invalid", f"manifest 'files' must list {required}.")
+    for field in PATH_FIELDS:
+        relative = manifest.get(field, PATH_FIELDS[field])
+        inside(path, relative, f"'{field}'")
+        if relative not in files:  # by the same relative path: no base-name lookup
+            raise BundleError("bundle_path_unlisted", f"manifest '{field}' {str(relative)[:80]!r} is not listed in "
+                              "'files' by that path, so its sha256 is unverified; rebuild the bundle.", field=field)
     spec = manifest["features"]
     if spec.get("version") != FEATURE_VERSION or tuple(spec.get("names", ())) != FEATURE_NAMES:
         raise BundleError(

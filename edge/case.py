@@ -61,7 +61,9 @@ CASE_FIELDS = tuple(f.name for f in fields(TriageCase))
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CaseError("wrong_type", f"'{name}' must be a number.", field=name)
-    if not math.isfinite(value):
+    # JSON integers are unbounded: math.isfinite(10**309) and float(10**309) raise OverflowError.
+    # An int is always finite, and comparing it with the bounds is exact, so range-check it first.
+    if isinstance(value, float) and not math.isfinite(value):
         raise CaseError("not_finite", f"'{name}' must be a finite number.", field=name)
     low, high, unit = NUMERIC_BOUNDS[name]
     if not low <= value <= high:
@@ -70,7 +72,7 @@ def _number(name: str, value: Any) -> float:
             f"'{name}' must be between {low:g} and {high:g} ({unit}); check the value and its unit.",
             field=name,
         )
-    return float(value)
+    return float(value) + 0.0  # + 0.0 turns -0.0 into 0.0: one zero in features, audit and answers
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -88,14 +90,11 @@ def parse_case(payload: Any) -> TriageCase:
     """
     if not isinstance(payload, Mapping):
         raise CaseError("not_an_object", "The triage case must be a JSON object.")
-    unknown = sorted(set(payload) - set(CASE_FIELDS))
-    if unknown:
-        # Field *names* are not patient data; echoing the first helps the integrator.
-        name = str(unknown[0])[:40]
+    if any(name not in CASE_FIELDS for name in payload):
+        # Never echo an unknown name: a client may put anything in a key (a name, a record number).
         raise CaseError(
             "unknown_field",
-            f"Unknown field '{name}'. Accepted fields: {', '.join(CASE_FIELDS)}.",
-            field=name,
+            f"The case has a field this service does not accept. Accepted fields: {', '.join(CASE_FIELDS)}.",
         )
     complaint = payload.get("complaint")
     if complaint is None:

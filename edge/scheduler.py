@@ -19,30 +19,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from edge.admission import Overloaded, Reservation, ServiceTimes
 from edge.case import TriageCase
-from edge.errors import EdgeError
-from edge.triage import TriageResult, Triager, new_request_id
+from edge.triage import TriageResult, Triager, explain_variants, new_request_id
+
+__all__ = ["Overloaded", "Reservation", "Scheduler", "ServiceTimes"]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_WINDOW = 64
-QUANTILE = 0.9
-EXPLAIN_COST_FACTOR = 4.0  # occlusion runs one batched inference over many variants
 STUCK_FACTOR = 4.0  # a worker busy this many deadlines (at least 10 s) is stuck
-
-
-class Overloaded(EdgeError):
-    """Strict mode: no model answer now (deadline, full queue, or the policy's rules-only mode)."""
-
-    def __init__(self, reason: str, retry_after_s: float) -> None:
-        codes = {"overload": "overloaded", "deadline": "deadline_unmeetable"}
-        super().__init__(
-            codes.get(reason, "degraded_mode"),
-            "The service cannot answer within the deadline now; retry after the Retry-After interval "
-            "or send without strict=1 to get the rules-only answer.",
-            http_status=503, details={"reason": reason, "retry_after_s": retry_after_s},
-        )
-        self.retry_after_s = retry_after_s
 
 
 @dataclass
@@ -50,6 +35,7 @@ class _Job:
     cases: Sequence[TriageCase]
     request_ids: list[str]
     explain: bool
+    variants: int  # extra model passes the explanation costs (edge.triage.explain_variants)
     max_tokens: int | None
     deadline: float  # time.monotonic()
     cost_s: float
@@ -57,26 +43,6 @@ class _Job:
     results: list[TriageResult] | None = None
     failed: bool = False
     abandoned: bool = False
-
-
-class ServiceTimes:
-    """Recent per-case service times; ``estimate`` is their 90th percentile."""
-
-    def __init__(self, initial_s: float = 0.0) -> None:
-        self._samples: collections.deque[float] = collections.deque(maxlen=SAMPLE_WINDOW)
-        self._initial = initial_s
-        self._lock = threading.Lock()
-
-    def add(self, seconds_per_case: float) -> None:
-        with self._lock:
-            self._samples.append(seconds_per_case)
-
-    def estimate(self) -> float:
-        with self._lock:
-            if not self._samples:
-                return self._initial
-            ordered = sorted(self._samples)
-        return ordered[min(len(ordered) - 1, int(QUANTILE * len(ordered)))]
 
 
 class Scheduler:
@@ -88,6 +54,10 @@ class Scheduler:
         self.max_tokens: int | None = None
         self.rules_only_reason: str | None = None  # set by the policy: "thermal", "memory"
         self.times = ServiceTimes(initial_service_s)
+        # Explanations are priced by their size: seconds per occlusion variant, learnt separately
+        # (a variant rides in a batch, so it costs less than a request of its own).
+        self.variant_times = ServiceTimes(initial_service_s)
+        self.tail = ServiceTimes(0.0)  # result -> response (note_tail), for the deadline guard
         self.rejections: collections.Counter[str] = collections.Counter()
         self.overruns = 0
         self.completed = 0
@@ -95,6 +65,7 @@ class Scheduler:
         self.inference_listeners: list[Callable[[float, int], None]] = []
         self._queue: collections.deque[_Job] = collections.deque()
         self._queued_cost = 0.0
+        self._holds: set[Reservation] = set()  # held by requests between arrival and submit
         self._cond = threading.Condition()
         self._running = False
         self._busy: dict[int, tuple[float, float]] = {}  # worker index -> (started, expected cost)
@@ -152,14 +123,78 @@ class Scheduler:
         return all(now - started < stuck_after_s for started, _ in list(self._busy.values()))
 
     # -- admission -------------------------------------------------------------------------
+    @property
+    def _reserved(self) -> int:
+        return len(self._holds)
+
+    @property
+    def _reserved_cost(self) -> float:
+        return sum(hold.cost_s for hold in self._holds)
+
+    def _lapse(self, now: float) -> None:
+        """Drop reservations past their deadline (caller holds ``_cond``); at most max_queue of them."""
+        for hold in [h for h in self._holds if h.expires <= now]:
+            self._holds.discard(hold)
+
     def _predicted_finish(self, now: float, cost: float) -> float:
         busy = sum(max(0.0, expected - (now - started)) for started, expected in list(self._busy.values()))
-        return now + (self._queued_cost + busy) / self._workers + cost
+        return now + (self._queued_cost + self._reserved_cost + busy) / self._workers + cost
+
+    def guard_s(self, deadline_s: float) -> float:
+        """Room before the deadline to audit, encode and send an answer: 50 ms (10 % of short ones),
+        or what that took recently on a busier box, up to 30 % of the deadline."""
+        base = min(0.05, 0.1 * deadline_s)
+        return min(max(base, self.tail.estimate()), 0.3 * deadline_s)
+
+    def note_tail(self, seconds: float) -> None:
+        """How long an answer took from its result to its response (audit, listeners, JSON)."""
+        self.tail.add(max(0.0, seconds))
+
+    def job_cost(self, cases: int, variants: int = 0) -> float:
+        return self.times.estimate() * cases + self.variant_times.estimate() * variants
+
+    def reserve(self, arrived: float, deadline_s: float, cases: int = 1, variants: int = 0) -> "Reservation | str":
+        """Admission at arrival (called from the server's event loop, so it never blocks): a
+        :class:`Reservation`, or the reason (``overload``, ``deadline``, ``thermal``…) the request
+        must be answered at once without the model. ``arrived`` is ``time.perf_counter()``."""
+        if self.rules_only_reason is not None:
+            return self.rules_only_reason
+        now = time.monotonic()
+        cost = self.job_cost(cases, variants)
+        deadline = now + deadline_s - (time.perf_counter() - arrived) - self.guard_s(deadline_s)
+        with self._cond:
+            self._lapse(now)
+            if len(self._queue) + self._reserved >= self.max_queue:
+                reason = "overload"
+            elif self._predicted_finish(now, cost) > deadline:
+                reason = "deadline"
+            else:
+                hold = Reservation(self, cost, deadline)
+                self._holds.add(hold)
+                return hold
+            self.rejections[reason] += 1
+        return reason
+
+    def retry_after_s(self) -> float:
+        with self._cond:
+            return max(1.0, math.ceil(self._predicted_finish(time.monotonic(), 0.0) - time.monotonic()))
 
     def submit(self, cases: Sequence[TriageCase], *, deadline_s: float, strict: bool = False, explain: bool = False,
-               request_ids: list[str] | None = None, started: float | None = None) -> list[TriageResult]:
-        """Results for ``cases``, by the deadline: model answers when they make it, else degraded ones."""
+               request_ids: list[str] | None = None, started: float | None = None,
+               shed: str | None = None, reservation: Reservation | None = None) -> list[TriageResult]:
+        """Results for ``cases``, by the deadline: model answers when they make it, else degraded ones.
+
+        ``started`` is when the request arrived (``time.perf_counter()``); ``shed`` is the reason
+        the server layer already refused it at arrival (answered at once, counted there);
+        ``reservation`` is what it admitted at arrival, replaced here by the real job."""
         started = time.perf_counter() if started is None else started
+        if reservation is not None:
+            reservation.release()
+        if shed is not None:
+            if strict:
+                raise Overloaded(shed, 30.0 if shed not in ("overload", "deadline") else self.retry_after_s())
+            return self._degraded(self._triager_source(), cases, request_ids or [new_request_id() for _ in cases],
+                                  shed, started)
         now = time.monotonic()
         deadline = now + deadline_s - (time.perf_counter() - started)  # the clock began at request arrival
         ids = request_ids or [new_request_id() for _ in cases]
@@ -172,13 +207,14 @@ class Scheduler:
             return self._degraded(triager, cases, ids, self.rules_only_reason, started)
         if triager.model is None:
             return self._finish(triager.triage_batch(cases, request_ids=ids), started)
-        cost = self.times.estimate() * len(cases) * (EXPLAIN_COST_FACTOR if explain else 1.0)
+        variants = sum(explain_variants(case) for case in cases) if explain else 0
+        cost = self.job_cost(len(cases), variants)
         # Leave room to build and send the degraded answer if we have to give up waiting.
-        guard = min(0.05, 0.1 * deadline_s)
-        job = _Job(cases, ids, explain, self.max_tokens, deadline - guard, cost)
+        job = _Job(cases, ids, explain, variants, self.max_tokens, deadline - self.guard_s(deadline_s), cost)
         with self._cond:
             reason = None
-            if len(self._queue) >= self.max_queue:
+            self._lapse(now)
+            if len(self._queue) + self._reserved >= self.max_queue:
                 reason = "overload"
             elif self._predicted_finish(now, cost) > job.deadline:
                 reason = "deadline"
@@ -245,8 +281,10 @@ class Scheduler:
                 log.error("inference failed: %s", type(error).__name__)
                 results = None
             elapsed = time.perf_counter() - began
-            if not job.explain and results is not None:  # explain cost varies with the text: not a sample
+            if results is not None and not job.explain:
                 self.times.add(elapsed / len(job.cases))
+            elif results is not None and job.variants:  # what the answer itself cost is known: the rest is occlusion
+                self.variant_times.add(max(0.0, elapsed - self.times.estimate() * len(job.cases)) / job.variants)
             if results is not None:  # the energy was spent even if the caller has given up waiting
                 for listener in list(self.inference_listeners):
                     try:

@@ -15,6 +15,7 @@ import waitress
 from flask import Flask
 
 from edge import sdnotify
+from edge.arrival import ArrivalDispatcher, EdgeChannel, scheduler_admission
 from edge.config import ServiceConfig
 from edge.service import ServiceState
 
@@ -27,17 +28,30 @@ class EdgeServer:
         self.config = config
         self.state: ServiceState = app.extensions["edge"]
         self._stop = threading.Event()
+        svc = self.state
+        # Admission at arrival (edge.arrival): the deadline clock starts when a request is complete,
+        # and one that cannot make it is answered at once instead of queueing for a thread.
+        dispatcher = ArrivalDispatcher(scheduler_admission(
+            svc.scheduler, config.deadline_ms / 1000.0, (config.deadline_min_ms / 1000.0, config.deadline_max_ms / 1000.0),
+            lambda: svc.runtime.triager.model is not None))
+        dispatcher.set_thread_count(config.http_threads)
         self._server: Any = waitress.create_server(
-            app, host=config.host, port=config.port, threads=config.http_threads, ident="edge-triage",
+            app, _dispatcher=dispatcher, host=config.host, port=config.port, threads=config.http_threads,
+            ident="edge-triage",
             # Flask enforces the JSON body limit with a JSON 413; waitress's cap only stops giant bodies early.
             max_request_body_size=max(1 << 20, 4 * config.max_body_bytes),
-            channel_timeout=30, connection_limit=256, expose_tracebacks=False,
+            channel_timeout=30, connection_limit=1024, expose_tracebacks=False,
+            # The nginx front (edge.front) proxies ward clients from 127.0.0.1 with X-Forwarded-For:
+            # trusted from there only, so a ward client is seen by its own (non-loopback) address
+            # and needs the token; the header from anyone else is dropped.
+            trusted_proxy="127.0.0.1", trusted_proxy_count=1,
+            trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
             clear_untrusted_proxy_headers=True,
         )
-        # Requests waiting for a waitress thread are not yet under our deadline: show them.
-        dispatcher = self._server.task_dispatcher
+        self._server.channel_class = EdgeChannel  # arrival stamps; JSON errors from waitress itself
         self.state.telemetry.gauges["edge_http_queue_depth"] = (
-            "Requests waiting for an HTTP thread (before admission control sees them).", lambda: len(dispatcher.queue))
+            "Requests waiting for an HTTP thread (admitted at arrival; refused ones are answered at once).",
+            lambda: len(dispatcher.queue))
 
     @property
     def port(self) -> int:

@@ -25,6 +25,10 @@ from edge.scales import ScaleSpec
 DEGRADED_LEVEL = 2
 REVIEW_NOW = "clinician review now"
 DEFAULT_REVIEW_CONFIDENCE = 0.5
+# Occlusion costs one model pass per variant: at most this many complaint spans are left out in
+# turn (long complaints are cut into this many contiguous spans), so a 250-word complaint costs
+# the same bounded batch as a 24-word one, and admission can price it (explain_variants).
+MAX_EXPLAIN_SPANS = 24
 _EXPLAIN_FIELDS = ("age", "sex", "arrival", "injury", "mental", "pain", *[k for k in NUMERIC_BOUNDS if k not in ("age", "pain")])
 
 
@@ -183,16 +187,18 @@ class Triager:
         )
 
     def explain(self, case: TriageCase, max_tokens: int | None = None) -> list[dict[str, Any]]:
-        """Occlusion: how much the urgency (P(level 1-2)) drops when each complaint word or
-        recorded field is left out, largest first. One batched inference for all variants."""
+        """Occlusion: how much the urgency (P(level 1-2)) drops when each complaint word (or span
+        of words, past MAX_EXPLAIN_SPANS) or recorded field is left out, largest first. One batched
+        inference for all variants, at most ``explain_variants(case)`` of them."""
         assert self.model is not None
-        words = case.complaint.split()
+        spans = _spans(case.complaint.split())
         variants: list[TriageCase] = [case]
         labels: list[tuple[str, str]] = []
-        for i, word in enumerate(words):
-            if len(words) > 1:
-                variants.append(_replace(case, complaint=" ".join(words[:i] + words[i + 1:])))
-                labels.append(("phrase", word))
+        for i, span in enumerate(spans):
+            if len(spans) > 1:
+                kept = [word for j, other in enumerate(spans) if j != i for word in other]
+                variants.append(_replace(case, complaint=" ".join(kept)))
+                labels.append(("phrase", " ".join(span)))
         for name in _EXPLAIN_FIELDS:
             if getattr(case, name) is not None:
                 variants.append(_replace(case, **{name: None}))
@@ -206,6 +212,25 @@ class Triager:
             for i, (kind, name) in enumerate(labels)
         ]
         return sorted(effects, key=lambda e: -abs(e["urgency_effect"]))[:8]
+
+
+def _spans(words: list[str]) -> list[list[str]]:
+    """The words, or MAX_EXPLAIN_SPANS contiguous runs of them when there are more."""
+    if len(words) <= MAX_EXPLAIN_SPANS:
+        return [[word] for word in words]
+    size, extra = divmod(len(words), MAX_EXPLAIN_SPANS)
+    spans, start = [], 0
+    for i in range(MAX_EXPLAIN_SPANS):
+        end = start + size + (1 if i < extra else 0)
+        spans.append(words[start:end])
+        start = end
+    return spans
+
+
+def explain_variants(case: TriageCase) -> int:
+    """Model passes an explanation of ``case`` costs beyond the answer itself (what admission prices)."""
+    spans = min(len(case.complaint.split()), MAX_EXPLAIN_SPANS)
+    return (spans if spans > 1 else 0) + sum(getattr(case, name) is not None for name in _EXPLAIN_FIELDS) + 1
 
 
 def _replace(case: TriageCase, **changes: Any) -> TriageCase:

@@ -33,7 +33,7 @@ def test_null_optional_fields_mean_not_recorded() -> None:
     ({"complaint": 3}, "wrong_type", "complaint"),
     ({"complaint": "   "}, "empty_complaint", "complaint"),
     ({"complaint": "x" * (MAX_COMPLAINT_CHARS + 1)}, "too_long", "complaint"),
-    ({"complaint": "cough", "weight": 70}, "unknown_field", "weight"),
+    ({"complaint": "cough", "weight": 70}, "unknown_field", None),
     ({"complaint": "cough", "hr": "90"}, "wrong_type", "hr"),
     ({"complaint": "cough", "hr": True}, "wrong_type", "hr"),
     ({"complaint": "cough", "temp_c": 98.6}, "out_of_range", "temp_c"),
@@ -75,3 +75,23 @@ def test_error_messages_never_echo_the_value(name: str) -> None:
 def test_every_contract_field_is_accepted() -> None:
     assert set(CASE_FIELDS) == {"complaint", "age", "sex", "arrival", "injury", "mental", "pain", "sbp", "dbp",
                                 "hr", "rr", "temp_c", "spo2", "scale"}
+
+
+@pytest.mark.parametrize("value, code", [
+    (10**309, "out_of_range"), (-10**309, "out_of_range"), (float("1e999"), "not_finite"),
+    (float("-1e999"), "not_finite"), (10**4000, "out_of_range"),
+])
+def test_huge_numbers_are_errors_not_crashes(value: object, code: str) -> None:
+    for name in NUMERIC_BOUNDS:
+        error = error_of({"complaint": "cough", name: value})
+        assert error.code == code and error.field == name
+
+
+def test_negative_zero_is_zero() -> None:
+    case = parse_case({"complaint": "cough", "pain": -0.0, "spo2": -0})
+    assert case.pain == 0.0 and str(case.pain) == "0.0" and case.spo2 == 0.0
+
+
+def test_unknown_field_names_are_never_echoed() -> None:
+    error = error_of({"complaint": "cough", "MRN-4711-Smith": 1})
+    assert error.field is None and "4711" not in error.message and "Smith" not in str(error.to_dict())

@@ -16,13 +16,15 @@ from edge.case import CASE_FIELDS, parse_case
 from edge.errors import CaseError
 from tests.servicekit import make_config, serving
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+# Unbounded on purpose: JSON integers have no size limit (10**309 once overflowed into a 500).
+huge_integers = st.one_of(st.integers(), st.integers(10**300, 10**4000), st.integers(-10**4000, -10**300))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), huge_integers,
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40))
 json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
                                                            st.dictionaries(st.text(max_size=10), inner, max_size=4)),
                            max_leaves=12)
 field_values = st.one_of(scalars, st.sampled_from(["F", "M", "walk", "ambulance", "A", "V", "P", "U"]),
-                         st.floats(-50, 400), st.lists(scalars, max_size=2))
+                         st.floats(-50, 400), st.floats(), huge_integers, st.lists(scalars, max_size=2))
 cases = st.dictionaries(st.sampled_from(CASE_FIELDS + ("extra", "Complaint")), field_values, max_size=8)
 any_text = st.text(alphabet=st.characters(blacklist_categories=()), max_size=600)  # surrogates and controls too
 bodies = st.one_of(cases, json_values, st.fixed_dictionaries({"complaint": any_text}, optional={
@@ -84,3 +86,58 @@ def test_acknowledgements_never_5xx(client, body) -> None:
     request_id = client.post("/v1/triage", {"complaint": "cough"}).json["request_id"]
     reply = client.post(f"/v1/audit/{request_id}/ack", raw=_encode(body))
     assert reply.status in (200, 400), reply.body[:300]
+
+
+NUMBER_TEXTS = ["1e999", "-1e999", "-0", "-0.0", "0e0", "1E+400", "4.9e-324", "1e-999", "-1e-999", "2.5E1",
+                "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878"
+                "171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075"
+                "868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026"
+                "184124858368"]
+
+
+def _number_text(rng) -> str:
+    roll = rng.random()
+    if roll < 0.3:
+        return rng.choice(NUMBER_TEXTS)
+    if roll < 0.6:  # long integer literals, around and past the decoder's digit limit
+        digits = rng.choice([20, 309, 310, 1000, 4300, 4301, 6000])
+        return rng.choice(["", "-"]) + str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(digits - 1))
+    if roll < 0.8:
+        return repr(rng.uniform(-400, 400))
+    return f"{rng.choice(['', '-'])}{rng.randint(0, 9)}.{rng.randint(0, 99)}e{rng.randint(-400, 400)}"
+
+
+def _fuzzed_body(rng) -> bytes:
+    names = list(CASE_FIELDS[1:]) + ["extra"]
+    fields = {"complaint": '"chest pain"'} if rng.random() < 0.9 else {}
+    for name in rng.sample(names, rng.randint(1, 4)):
+        fields[name] = _number_text(rng)
+    text = "{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}"
+    return text.encode() if rng.random() < 0.8 else ('{"cases": [' + text + "]}").encode()
+
+
+def test_ten_thousand_fuzzed_numeric_bodies_never_5xx(tiny_bundle: Path, tmp_path: Path) -> None:
+    """10,000 bodies of huge, infinite, negative-zero and tiny numbers through the Flask app's WSGI
+    layer (no sockets: fast); every answer is 200 or a 4xx JSON error, and none echoes a number."""
+    import random
+
+    from edge.app import create_app
+
+    rng = random.Random(11)
+    config = make_config(tmp_path, tiny_bundle, deadline_ms=2000)
+    app = create_app(config, monitor=False, audit=False)
+    statuses: dict[int, int] = {}
+    try:
+        client = app.test_client()
+        for _ in range(10_000):
+            body = _fuzzed_body(rng)
+            path = "/v1/triage/batch" if body.startswith(b'{"cases"') else "/v1/triage"
+            reply = client.post(path, data=body, content_type="application/json")
+            statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
+            assert reply.status_code < 500, (reply.status_code, reply.data[:200])
+            if reply.status_code != 200:
+                assert reply.get_json()["error"]["code"]
+                assert b"999" not in reply.data and b"4301" not in reply.data
+    finally:
+        app.extensions["edge"].stop()
+    assert statuses.get(200, 0) > 100 and statuses.get(400, 0) > 1000, statuses  # both ways were exercised

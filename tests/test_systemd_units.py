@@ -15,7 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 UNITS = REPO / "systemd"
 SERVICE = UNITS / "edge-triage.service"
 KIOSK = UNITS / "edge-triage-kiosk.service"
+FRONT = UNITS / "edge-triage-front.service"
 MAX_EXPOSURE = 2.0
+MAX_KIOSK_EXPOSURE = 5.0  # Chromium needs the GPU, input, a tty and its namespace sandbox
 
 pytestmark = pytest.mark.skipif(
     shutil.which("systemd-analyze") is None,
@@ -67,7 +69,7 @@ def exposure(unit: Path) -> tuple[float, str]:
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
-    result = verify_units(tmp_path, {SERVICE.name: SERVICE.read_text(), KIOSK.name: KIOSK.read_text()})
+    result = verify_units(tmp_path, {unit.name: unit.read_text() for unit in (SERVICE, KIOSK, FRONT)})
     # verify exits 0 even for unknown keys and bad values, which it only prints: demand silence too.
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
 
@@ -82,6 +84,40 @@ def test_verify_check_catches_a_broken_unit(tmp_path: Path) -> None:
 def test_service_security_exposure_at_most_2(tmp_path: Path) -> None:
     score, report = exposure(SERVICE)
     assert score <= MAX_EXPOSURE, report
+
+
+def test_kiosk_security_exposure_at_most_5() -> None:
+    score, report = exposure(KIOSK)
+    assert score <= MAX_KIOSK_EXPOSURE, report
+
+
+def test_front_security_exposure_at_most_2() -> None:
+    score, report = exposure(FRONT)
+    assert score <= MAX_EXPOSURE, report
+
+
+def test_front_contract_directives() -> None:
+    from edge.front import FrontSettings
+
+    d = _directives(FRONT.read_text())
+    assert d["DynamicUser"] == ["yes"] and d["NoNewPrivileges"] == ["yes"]
+    assert d["CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE"] == d["AmbientCapabilities"]
+    assert d["RuntimeDirectory"] == ["edge-triage-front"]
+    assert FrontSettings().state_dir == "/run/edge-triage-front", "pid and temp paths live in the RuntimeDirectory"
+    credentials = {value.split(":")[0] for value in d["LoadCredential"]}
+    assert {Path(FrontSettings().cert).name, Path(FrontSettings().key).name} == credentials
+    assert all("/run/credentials/edge-triage-front.service/" in p for p in (FrontSettings().cert, FrontSettings().key))
+
+
+def test_kiosk_contract_directives() -> None:
+    d = _directives(KIOSK.read_text())
+    assert d["User"] == ["edge-kiosk"] and d["UMask"] == ["0077"] and d["NoNewPrivileges"] == ["yes"]
+    assert d["CapabilityBoundingSet"] == [""] and d["ProtectSystem"] == ["strict"]
+    assert d["IPAddressDeny"] == ["any"] and d["IPAddressAllow"] == ["localhost"], "the kiosk talks to loopback only"
+    assert d["DevicePolicy"] == ["closed"]
+    # Chromium's renderer sandbox builds user, pid and net namespaces; nothing else is allowed.
+    assert set(d["RestrictNamespaces"][0].split()) == {"user", "pid", "net"}
+    assert any("--app=http://127.0.0.1:" in line for line in d["ExecStart"])
 
 
 def test_exposure_parser_sees_a_weak_unit(tmp_path: Path) -> None:

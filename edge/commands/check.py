@@ -66,7 +66,12 @@ def _audit(config) -> list[Check]:
             return [("audit log", "fail", f"{db} cannot be opened: {error}")]
         if result != "ok":
             return [("audit log", "fail", f"{db} failed its integrity check; move it aside and keep it for review")]
-        return [("audit log", "ok", f"{db} passes its integrity check")]
+        loose = [str(p) for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), Path(config.audit_key_file))
+                 if p.exists() and p.stat().st_mode & 0o077]
+        if loose:  # the service tightens its own files at start; say so before it does
+            return [("audit log", "warn", f"readable by other accounts: {', '.join(loose)}; the service makes "
+                     "them 0600 at start, or run `chmod 600` on them now")]
+        return [("audit log", "ok", f"{db} passes its integrity check; database and key files are 0600")]
     probe = directory
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent

@@ -120,8 +120,9 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
         t = ws().strings
         if not str(case.get("complaint", "")).strip():
             return jsonify({"action": "fix", "field": "complaint", "message": t["kiosk.need_complaint"]}), 400
-        # explain=1: the nurse who opens this case on the staff board sees what drove it.
-        status, result = dispatch("POST", "/v1/triage", body=case, source="kiosk", query={"explain": "1"})
+        # No explain: the patient sees only the next step, and the basis costs model passes per
+        # word. The staff board asks for it when a nurse triages (or re-triages) the case.
+        status, result = dispatch("POST", "/v1/triage", body=case, source="kiosk")
         if status == 400 and isinstance(result.get("error"), dict):
             field = str(result["error"].get("field") or "")
             label = t.get(f"field.{field}", "")
