@@ -17,6 +17,7 @@ from edge.features import FEATURE_NAMES, FEATURE_VERSION
 MANIFEST = "manifest.json"
 SCHEMA = "edge-triage-bundle/1"
 PATH_FIELDS = {"model_file": "model.onnx", "tokenizer_file": "tokenizer.json"}  # field -> default
+KNOWLEDGE_FILES = ("abbreviations_file", "rfv_labels_file")  # knowledge.<key>: files the runtime reads
 REQUIRED_KEYS = (
     "schema", "name", "version", "created", "base_model", "labels", "max_seq_len", "inputs",
     "output", "features", "calibration", "decision", "files", "quantization", "target",
@@ -65,6 +66,12 @@ class Bundle:
         Looked up by the very relative path that is loaded, never by base name: a manifest naming
         ``sub/model.onnx`` must not borrow the hash of a top-level ``model.onnx``."""
         return str(self.manifest["files"][self.relative("model_file")])
+
+    def knowledge_file(self, key: str) -> Path | None:
+        """A knowledge file the manifest names (``knowledge.<key>``), verified like the graph; None
+        when the bundle has none."""
+        name = (self.manifest.get("knowledge") or {}).get(key)
+        return None if name is None else self.path / name
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -146,6 +153,15 @@ def verify(path: str | Path) -> Bundle:
         if relative not in files:  # by the same relative path: no base-name lookup
             raise BundleError("bundle_path_unlisted", f"manifest '{field}' {str(relative)[:80]!r} is not listed in "
                               "'files' by that path, so its sha256 is unverified; rebuild the bundle.", field=field)
+    knowledge = manifest.get("knowledge") or {}
+    if not isinstance(knowledge, dict):
+        raise BundleError("manifest_invalid", "manifest 'knowledge' must be an object.", field="knowledge")
+    for key in KNOWLEDGE_FILES:
+        if key in knowledge:
+            inside(path, knowledge[key], f"'knowledge.{key}'")
+            if knowledge[key] not in files:
+                raise BundleError("bundle_path_unlisted", f"manifest 'knowledge.{key}' is not listed in 'files' by "
+                                  "that path, so its sha256 is unverified; rebuild the bundle.", field=f"knowledge.{key}")
     spec = manifest["features"]
     if spec.get("version") != FEATURE_VERSION or tuple(spec.get("names", ())) != FEATURE_NAMES:
         raise BundleError(

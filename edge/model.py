@@ -66,9 +66,9 @@ class TriageModel:
         self._input_names = {i.name for i in session.get_inputs()}
         self._output_names = [o.name for o in session.get_outputs()]
         self._tokenizer_lock = threading.Lock()
-        knowledge = bundle.manifest.get("knowledge", {})
-        self.abbreviations = (Abbreviations.load(bundle.path / knowledge["abbreviations_file"])
-                              if knowledge.get("abbreviations_file") else None)
+        knowledge = bundle.manifest.get("knowledge") or {}
+        table = bundle.knowledge_file("abbreviations_file")
+        self.abbreviations = Abbreviations.load(table) if table is not None else None
         self.complaint_names: list[str] = list(knowledge.get("complaints", []))
 
     @property
@@ -94,7 +94,16 @@ class TriageModel:
         actual = {i.name for i in session.get_inputs()}
         if expected != actual:
             raise BundleError("manifest_invalid", f"Graph inputs {sorted(actual)} differ from manifest inputs {sorted(expected)}.")
-        model = cls(bundle, session, tokenizer, options)
+        outputs = {o.name for o in session.get_outputs()}
+        missing = sorted({o for spec in scale_specs(bundle.manifest).values() for o in (spec.output, spec.outcome_output)
+                          if o is not None} - outputs)
+        if missing:
+            raise BundleError("manifest_invalid", f"The manifest's scales name graph outputs {missing} the graph lacks; "
+                                                  "rebuild the bundle.", field="scales")
+        try:
+            model = cls(bundle, session, tokenizer, options)
+        except (OSError, ValueError, KeyError) as error:
+            raise BundleError("bundle_unloadable", f"The bundle's knowledge files failed to load: {type(error).__name__}.") from error
         if warm:
             model.warmup()
         return model
