@@ -57,6 +57,7 @@ def _all(*tests: Callable[[TriageCase], bool]) -> Callable[[TriageCase], bool]:
 
 
 _tachycardic = lambda case: case.hr is not None and case.hr > 100  # noqa: E731
+_adult = lambda case: case.age is None or case.age >= 15  # noqa: E731  (unknown age: the adult limits)
 _pregnant = _words(r"pregnan|\+ ?upt|positive pregnancy")
 _female = lambda case: case.sex != "M"  # noqa: E731
 
@@ -90,13 +91,16 @@ RULES: tuple[SafetyRule, ...] = (
                MODIFIERS_SOURCE, lambda c: c.mental == "V"),
     SafetyRule("V-SBP-90", 2, "Systolic pressure below 90 mmHg: hemodynamic compromise.",
                MODIFIERS_SOURCE, _lt("sbp", 90)),
-    SafetyRule("V-HR-EXTREME", 2, "Heart rate 150/min or more, or below 40/min.",
-               MODIFIERS_SOURCE, lambda c: c.hr is not None and (c.hr >= 150 or c.hr < 40)),
-    SafetyRule("V-RR-EXTREME", 2, "Respiratory rate 30/min or more, or below 8/min.",
-               MODIFIERS_SOURCE, lambda c: c.rr is not None and (c.rr >= 30 or c.rr < 8)),
-    SafetyRule("V-SEPSIS", 2, "Fever with three SIRS criteria: possible sepsis.",
+    # Adult limits (the KTAS adult tree is age 15 and over): an infant's heart rate of 150 or a
+    # toddler's respiratory rate of 30 is normal. Children's limits are the ESI danger-zone
+    # features the model reads (edge.protocol.ESI_DANGER_ZONE), not hard floors.
+    SafetyRule("V-HR-EXTREME", 2, "Heart rate 150/min or more, or below 40/min (age 15 or over).",
+               MODIFIERS_SOURCE, lambda c: _adult(c) and c.hr is not None and (c.hr >= 150 or c.hr < 40)),
+    SafetyRule("V-RR-EXTREME", 2, "Respiratory rate 30/min or more, or below 8/min (age 15 or over).",
+               MODIFIERS_SOURCE, lambda c: _adult(c) and c.rr is not None and (c.rr >= 30 or c.rr < 8)),
+    SafetyRule("V-SEPSIS", 2, "Fever with three SIRS criteria: possible sepsis (age 15 or over).",
                MODIFIERS_SOURCE,
-               lambda c: c.temp_c is not None and c.temp_c >= 38.0 and sirs_count(c) >= 3),
+               lambda c: _adult(c) and c.temp_c is not None and c.temp_c >= 38.0 and sirs_count(c) >= 3),
     SafetyRule("V-HYPOTHERMIA", 2, "Core temperature below 32 °C.",
                MODIFIERS_SOURCE, _lt("temp_c", 32)),
     SafetyRule("C-ARREST", 1, "Complaint suggests cardiac or respiratory arrest or unresponsiveness.",
@@ -141,10 +145,15 @@ RULES: tuple[SafetyRule, ...] = (
                            r"gi bleed|gastrointestinal bleed|blood in (the )?stool"), _tachycardic), ("esi",)),
     SafetyRule("ESI-2-032", 2, "Sudden testicular or scrotal pain: possible torsion.", ESI_SOURCE.format("ESI-2-032"),
                _words(r"testic\w* (pain|swelling)|scrot\w* (pain|swelling)|testicle pain|torsion"), ("esi",)),
-    SafetyRule("ESI-2-034", 2, "Abdominal or pelvic pain or vaginal bleeding in pregnancy: possible ectopic "
-               "pregnancy or miscarriage.", ESI_SOURCE.format("ESI-2-034, ESI-2-035"),
+    SafetyRule("ESI-2-034", 2, "Severe abdominal or pelvic pain, or bleeding with a fast heart rate, in pregnancy: "
+               "possible ectopic pregnancy or miscarriage.", ESI_SOURCE.format("ESI-2-034, ESI-2-035"),
+               # The handbook's cases are severe lower-quadrant pain, or bleeding with tachycardia, in a
+               # known pregnancy; any pain in pregnancy fired on 0.9 % of US visits with a lower
+               # critical-outcome rate than visits overall.
                _all(_female, _pregnant, _words(r"abd\w* pain|pelvic pain|lower quadrant|vaginal bleed|bleeding|"
-                                               r"cramp|ectopic")), ("esi",)),
+                                               r"cramp|ectopic"),
+                    lambda c: bool(re.search(r"ectopic", c.complaint, re.I)) or (c.pain is not None and c.pain >= 7)
+                    or (c.hr is not None and c.hr > 100) or (c.sbp is not None and c.sbp < 90)), ("esi",)),
     SafetyRule("ESI-2-056", 2, "Sudden loss of vision.", ESI_SOURCE.format("ESI-2-056, ESI-2-078"),
                _words(r"(sudden|acute) (loss of vision|vision loss|blindness)|loss of vision|vision loss|can'?t see"),
                ("esi",)),
