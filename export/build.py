@@ -238,7 +238,10 @@ def build(config: BuildConfig) -> dict[str, Any]:
             corpus = load_corpus(data_root(config.data), config.limit)
             root = data_root(config.data)
             esi_ready = config.esi and esi_available(root)
-            if esi_ready:
+            # The shorthand table shapes every scale's text (the runtime expands before tokenizing),
+            # so it applies whether or not this build adds the ESI heads.
+            normalised = esi_build.knowledge_paths(root)["abbreviations"].is_file()
+            if normalised:
                 corpus = normalised_corpus(corpus, root)
                 config = replace(config, prune_extra=esi_build.prune_texts(root))
         with stages.stage("encoders and teacher embeddings"):
@@ -271,6 +274,11 @@ def build(config: BuildConfig) -> dict[str, Any]:
             result = bundle_writer.write(staging, config, setup, corpus, cv, chosen, recipe, fp32, baselines, stages)
             if esi is not None:
                 result["esi"] = esi_bundle.add(staging, esi, fp32, config, result["manifest"])
+            elif normalised:  # texts were expanded: the runtime must expand them the same way
+                from edge.abbreviations import table_rows
+
+                esi_bundle.add_abbreviations(staging, table_rows(esi_build.knowledge_paths(root)["abbreviations"]),
+                                             result["manifest"])
                 result["int8_gate"]["passes"] = bool(result["int8_gate"]["passes"] and result["esi"]["int8_gate"]["passes"])
         if config.latency:
             with stages.stage("latency"):

@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--layers", type=int, default=None, help="keep the student's first N encoder layers")
     build.add_argument("--no-baselines", action="store_true", help="skip the baselines' CV (faster)")
     build.add_argument("--no-latency", action="store_true")
+    build.add_argument("--no-esi", action="store_true", help="KTAS scale only (skip NHAMCS and the ESI heads)")
+    build.add_argument("--distill-alpha", type=float, default=None,
+                       help="weight of the teacher's soft labels in the student head's loss (0: labels only)")
     build.add_argument("--missing-fraction", type=float, default=None,
                        help="masked copies of training rows (missing vitals/optional fields) per training row")
     build.add_argument("--transfer-missing", action="store_true", help="masked copies of the NHAMCS transfer rows too")
@@ -39,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     ablation = sub.add_parser("ablation", help="what each protocol-knowledge piece buys on KTAS (nested CV, JSON)")
     ablation.add_argument("--data", default=None, help="shared data root (default ../shared/data)")
     ablation.add_argument("--out", default=None, help="write the JSON here (default stdout)")
+    study = sub.add_parser("finetune-study", help="does fine-tuning the encoder pay on NHAMCS? (2019 validation, JSON)")
+    study.add_argument("--data", default=None)
+    study.add_argument("--out", default=None)
     return parser
 
 
@@ -47,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "baselines":
         from export import baselines
         return baselines.run(args)
+    if args.command == "finetune-study":
+        from export import finetune_study
+        return finetune_study.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
     if args.command == "ablation":
         from export import knowledge_ablation
         return knowledge_ablation.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
@@ -74,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         changes["baselines"] = False
     if args.no_latency:
         changes["latency"] = False
+    if args.no_esi:
+        changes["esi"] = False
+    if args.distill_alpha is not None:
+        changes["plan"] = replace(config.plan, train=replace(config.plan.train, alpha=args.distill_alpha))
     if args.epochs is not None:
         changes["plan"] = replace(config.plan, finetune=args.epochs > 0,
                                   train=replace(config.plan.train, epochs=max(args.epochs, 0)))

@@ -37,12 +37,13 @@ def curve(probs: np.ndarray, valid: Arrays) -> list[dict[str, Any]]:
 
 
 def at_under_triage(points: list[dict[str, Any]], under: float) -> dict[str, Any]:
-    """The curve's point with the highest level 1-2 recall whose under-triage is at most ``under``
-    (or the lowest-under-triage point when none is)."""
+    """The curve's point at the same under-triage: the one closest to ``under`` from below (it
+    under-triages no more than the shipped path, and its recall is the baseline's best there),
+    or the lowest-under-triage point when none is at or below."""
     feasible = [p for p in points if p["under_triage"] <= under]
     if not feasible:
         return min(points, key=lambda p: p["under_triage"])
-    return max(feasible, key=lambda p: p["critical_recall"])
+    return max(feasible, key=lambda p: (p["under_triage"], p["critical_recall"]))
 
 
 def gradient_boosting(train: Arrays, valid: Arrays, seed: int = 0) -> np.ndarray:

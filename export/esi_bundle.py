@@ -45,10 +45,17 @@ def int8_gate(staging: Path, fp32: Path, esi, max_len: int, n: int = 4000) -> di
     return int8_agreement(fp32_levels, int8_levels, truth)
 
 
+def add_abbreviations(staging: Path, rows: list[dict[str, str]], manifest: dict[str, Any]) -> None:
+    """The shorthand table the build expanded its texts with, so the runtime expands the same."""
+    (staging / "abbreviations.json").write_text(json.dumps({"attribution": ATTRIBUTION, "rows": rows},
+                                                           indent=1) + "\n", encoding="utf-8")
+    knowledge = manifest.setdefault("knowledge", {})
+    knowledge.update({"abbreviations_file": "abbreviations.json", "abbreviations_attribution": ATTRIBUTION})
+
+
 def add(staging: Path, esi, fp32: Path, config, manifest: dict[str, Any]) -> dict[str, Any]:
     """Adds to ``manifest`` in place (the build writes it again when it finishes)."""
-    (staging / "abbreviations.json").write_text(json.dumps({"attribution": ATTRIBUTION, "rows": esi.abbreviation_rows},
-                                                           indent=1) + "\n", encoding="utf-8")
+    add_abbreviations(staging, esi.abbreviation_rows, manifest)
     (staging / "rfv_labels.json").write_text(json.dumps(esi.rfv_labels, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     gate = int8_gate(staging, fp32, esi, config.max_seq_len)
     report = esi.report
@@ -67,13 +74,12 @@ def add(staging: Path, esi, fp32: Path, config, manifest: dict[str, Any]) -> dic
                                "critical_recall": test["critical_recall"], "critical_outcome": test["critical_outcome"],
                                "admitted_critical_recall": test["admitted"]["critical_recall"]}},
     }
-    manifest["knowledge"] = {
-        "abbreviations_file": "abbreviations.json", "abbreviations_attribution": ATTRIBUTION,
+    manifest["knowledge"].update({
         "rfv_labels_file": "rfv_labels.json",
         "complaints": esi.complaint_names,
         "complaints_source": "CEDIS/CTAS/KTAS presenting-complaint list (presenting-complaints fact table; names only)",
         "esi_rules_source": "ESI v4 high-risk situations (esi-high-risk fact table), rows cited by id in edge/rules.py",
-    }
+    })
     manifest["training_data"]["nhamcs"] = {"files": [f"nhamcs-ed-2016-2020/ed{y}_sas.zip" for y in range(2016, 2021)],
                                            "rows": report["rows"], "terms": NHAMCS_TERMS,
                                            "inputs": "triage-time fields and reason-for-visit labels only; outcomes "
