@@ -24,9 +24,14 @@ def test_every_warning_code_the_monitors_raise_has_words() -> None:
 
 def test_the_model_card_names_figures_and_their_data() -> None:
     card = model_card(json.loads((SHIPPED_BUNDLE / "manifest.json").read_text()))
-    assert (card["name"], card["scale"]) == ("triage-minilm-int8", "KTAS")
+    manifest = json.loads((SHIPPED_BUNDLE / "manifest.json").read_text())
+    scales = ", ".join(manifest.get("scales") or {"ktas": None}).upper()
+    assert (card["name"], card["scale"]) == ("triage-minilm-int8", scales)
     first = card["figures"][0]
     assert first["label"] == "Accuracy" and first["value"].endswith("%") and "1014 cases" in first["data"]
+    if "esi" in (manifest.get("scales") or {}):  # each scale's figures name the data they come from
+        esi = [f for f in card["figures"] if f["label"].startswith("ESI: ")]
+        assert esi and all("NHAMCS" in f["data"] for f in esi)
 
 
 def test_the_status_api_carries_words_and_the_card(tiny_bundle: Path, tmp_path: Path) -> None:
