@@ -274,12 +274,12 @@ def build(config: BuildConfig) -> dict[str, Any]:
             result = bundle_writer.write(staging, config, setup, corpus, cv, chosen, recipe, fp32, baselines, stages)
             if esi is not None:
                 result["esi"] = esi_bundle.add(staging, esi, fp32, config, result["manifest"])
+                result["int8_gate"]["passes"] = bool(result["int8_gate"]["passes"] and result["esi"]["int8_gate"]["passes"])
             elif normalised:  # texts were expanded: the runtime must expand them the same way
                 from edge.abbreviations import table_rows
 
                 esi_bundle.add_abbreviations(staging, table_rows(esi_build.knowledge_paths(root)["abbreviations"]),
                                              result["manifest"])
-                result["int8_gate"]["passes"] = bool(result["int8_gate"]["passes"] and result["esi"]["int8_gate"]["passes"])
         if config.latency:
             with stages.stage("latency"):
                 result["latency"] = report.latency(setup, staging, corpus, config)
