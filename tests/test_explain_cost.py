@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.case import TriageCase
-from edge.model import TriageModel
-from edge.scheduler import Scheduler
-from edge.triage import MAX_EXPLAIN_SPANS, Triager, explain_variants
+from edge.clinical.case import TriageCase
+from edge.inference.session import TriageModel
+from edge.service.scheduler import Scheduler
+from edge.inference.triager import MAX_EXPLAIN_SPANS, Triager, explain_variants
 
 
 @pytest.fixture(scope="module")

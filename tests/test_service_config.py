@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import DEFAULT_MODEL_DIR, ConfigError, ServiceConfig, load_config
+from edge.service.config import DEFAULT_MODEL_DIR, ConfigError, ServiceConfig, load_config
 
 
 def test_defaults_are_loopback_and_the_shipped_bundle() -> None:

@@ -6,7 +6,7 @@ The operation has one resource input (the Bundle of triage facts) and one resour
 RiskAssessment), so by the FHIR operations rules both travel bare, without a ``Parameters``
 wrapper. The body is a ``Bundle`` (any type: collection, transaction…) as an EHR sends it.
 
-The answer comes from the very path the JSON API uses (``edge.app._decide``): the same scheduler,
+The answer comes from the very path the JSON API uses (``edge.service.app._decide``): the same scheduler,
 deadline (``?deadline_ms=``), ``?strict=1``/``?explain=1``, audit record, telemetry and listeners.
 Every error is an ``OperationOutcome`` with the JSON API's machine code and HTTP status.
 """
@@ -18,7 +18,7 @@ import logging
 from flask import Blueprint, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from edge.case import parse_case
+from edge.clinical.case import parse_case
 from edge.errors import CaseError, EdgeError
 from edge.fhir.inbound import read_bundle
 from edge.fhir.outbound import operation_outcome, risk_assessment
@@ -37,7 +37,7 @@ def create_blueprint() -> Blueprint:
 
     @bp.post(TRIAGE_PATH)
     def triage() -> Response:
-        from edge import app as api  # the JSON API's own triage path; imported late (app imports us)
+        from edge.service import app as api  # the JSON API's own triage path; imported late (app imports us)
 
         inbound = read_bundle(api._json_body())
         if request.args.get("scale") is not None:

@@ -35,7 +35,7 @@ class WebState:
 
 
 def _service_token_check(service: Any, settings: WebSettings) -> TokenCheck:
-    """The service's own access policy (edge.security.AccessPolicy) when it has one — asked as a
+    """The service's own access policy (edge.service.access.AccessPolicy) when it has one — asked as a
     non-loopback client presenting the token — else a token file. No token configured means no
     remote staff access at all."""
     access = getattr(service, "access", None)
@@ -55,7 +55,7 @@ def _service_token_check(service: Any, settings: WebSettings) -> TokenCheck:
 
 def _follow_monitor(monitor: Any, history: TemperatureHistory) -> None:  # PowerHistory too
     """Feed the temperature chart from the monitor's own sampling thread (no second sampler).
-    edge.monitors.sampler.Monitor takes callbacks only in its constructor, so we append to its
+    edge.board.sampler.Monitor takes callbacks only in its constructor, so we append to its
     callback list; without a monitor the status requests themselves record the history."""
     callbacks = getattr(monitor, "_on_sample", None)
     if isinstance(callbacks, list) and history.on_sample not in callbacks:

@@ -55,7 +55,7 @@ def _policy_thresholds(service: Any, raw_snapshot: Any) -> dict[str, tuple[float
     if config is None or not isinstance(temps, dict):
         return {}
     try:
-        from edge.policy import thermal_thresholds, zone_limit_c
+        from edge.board.policy import thermal_thresholds, zone_limit_c
 
         return {name: thermal_thresholds(zone_limit_c((limits or {}).get(name), config), config) for name in temps}
     except (ImportError, AttributeError, TypeError, ValueError):
