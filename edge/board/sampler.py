@@ -11,10 +11,13 @@ import logging
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from edge.board import memory, power, thermal
 from edge.board.thermal import ZoneLimits
+
+if TYPE_CHECKING:  # the policy module reads HealthSnapshot from here
+    from edge.board.policy import Policy, PolicyDecision
 
 log = logging.getLogger("edge.board")
 
@@ -115,7 +118,7 @@ class Monitor:
     to ``policy.update`` (tests inject a fake one). ``on_sample`` callbacks get each snapshot.
     """
 
-    def __init__(self, config: MonitorConfig | None = None, policy: Any = None,
+    def __init__(self, config: MonitorConfig | None = None, policy: Policy | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  on_sample: Sequence[Callable[[HealthSnapshot], None]] = ()) -> None:
         self.config = config or MonitorConfig()
@@ -126,7 +129,7 @@ class Monitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._snapshot: HealthSnapshot | None = None
-        self._decision: Any = None
+        self._decision: PolicyDecision | None = None
         self._warned: set[str] = set()
         self.samples_taken = 0
         self.sample_failures = 0
@@ -156,13 +159,22 @@ class Monitor:
                 log.exception("monitor callback failed")
         return snap
 
+    def add_listener(self, callback: Callable[[HealthSnapshot], None]) -> None:
+        """Called with every snapshot from the sampling thread, after the policy has seen it."""
+        if callback not in self._on_sample:
+            self._on_sample.append(callback)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def snapshot(self) -> HealthSnapshot:
         """Latest snapshot; samples synchronously if none has been taken yet."""
         with self._lock:
             snap = self._snapshot
         return snap if snap is not None else self.sample_once()
 
-    def decision(self) -> Any:
+    def decision(self) -> PolicyDecision | None:
         """Latest ``PolicyDecision`` (None without a policy)."""
         if self.policy is None:
             return None

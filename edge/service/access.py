@@ -96,6 +96,10 @@ class AccessPolicy:
             return False
         return hmac.compare_digest(presented.strip().encode(), self._token.encode())
 
+    def token_ok(self, presented: str | None) -> bool:
+        """The bare token (a sign-in form, a page's bearer header) matches the service's."""
+        return bool(presented) and self._token_matches(f"Bearer {presented}")
+
     def check(self, remote_addr: str | None, authorization: str | None, *, admin: bool = False) -> None:
         """Raise 401 (no or bad credentials) or 403 (not allowed at all) unless the request may proceed."""
         if not admin and is_loopback_client(remote_addr):

@@ -16,22 +16,21 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import json
 import logging
 import platform
-import re
 import time
 from typing import Any
 
-import flask
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from edge import __version__ as edge_version
-from edge.clinical.case import parse_case
+from edge.clinical.case import TriageCase, parse_case
 from edge.service.config import ServiceConfig
 from edge.errors import BundleError, CaseError, EdgeError
 from edge.service.openapi import document as openapi_document
+from edge.service import answering, http_request
+from edge.service.http_request import json_body
 from edge.service.scheduler import Overloaded
 from edge.service.state import ServiceState, build_state
 
@@ -39,8 +38,7 @@ log = logging.getLogger(__name__)
 
 UNPROTECTED = ("/livez", "/readyz")  # probes for the local supervisor
 ADMIN_PREFIXES = ("/v1/admin/", "/v1/audit/export")
-DECISION_ENDPOINTS = {"triage", "triage_batch", "fhir.triage"}
-_SOURCE_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+DECISION_ENDPOINTS = {"triage", "triage_batch", "fhir.triage", "web.kiosk_submit", "web.staff_triage"}
 INTENDED_USE = ("Decision support for emergency-department triage: suggests a KTAS-style acuity level (1-5) "
                 "from the chief complaint and triage-time facts for a triage nurse to confirm or override.")
 LIMITATIONS = (
@@ -52,66 +50,9 @@ LIMITATIONS = (
 )
 
 
-def state() -> ServiceState:
-    return flask.current_app.extensions["edge"]
-
-
-def _json_body() -> Any:
-    if not request.is_json:
-        raise EdgeError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.",
-                        http_status=415)
-    raw = request.get_data(cache=False)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise EdgeError("invalid_json", "The body is not valid JSON.") from None
-
-
-def _flag(name: str) -> bool:
-    value = request.args.get(name, "0").strip().lower()
-    if value in ("1", "true", "yes"):
-        return True
-    if value in ("", "0", "false", "no"):
-        return False
-    raise EdgeError("invalid_parameter", f"Query parameter '{name}' must be 0 or 1.", field=name)
-
-
-def _deadline_s(config: ServiceConfig) -> float:
-    raw = request.args.get("deadline_ms")
-    if raw is None:
-        return config.deadline_ms / 1000.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not config.deadline_min_ms <= value <= config.deadline_max_ms:  # NaN fails too
-        raise EdgeError("invalid_deadline", f"'deadline_ms' must be a number from {config.deadline_min_ms:g} "
-                        f"to {config.deadline_max_ms:g}.", field="deadline_ms")
-    return value / 1000.0
-
-
-def _decide(cases: list) -> list[dict[str, Any]]:
-    svc = state()
-    for case in cases:  # a scale the bundle lacks is the client's 400, before any queueing
-        svc.runtime.triager.check_scale(case)
-    results = svc.scheduler.submit(cases, deadline_s=_deadline_s(svc.config), strict=_flag("strict"),
-                                   explain=_flag("explain"), started=g.started,
-                                   shed=request.environ.get("edge.shed"),
-                                   reservation=request.environ.get("edge.reservation"))
-    # A fixed-alphabet tag (kiosk, staff, api, an integrator's name): never free text in the audit log.
-    source = _SOURCE_UNSAFE.sub("", request.headers.get("X-Edge-Source", ""))[:32] or "api"
-    out = []
-    for case, result in zip(cases, results):
-        if svc.audit is not None:
-            try:
-                svc.audit.record(case, result, source)
-            except Exception as error:  # the answer still goes out: withholding it is the worse harm
-                log.error("audit write failed: %s", type(error).__name__)
-        svc.telemetry.decision(result.degraded)
-        svc.notify_listeners(case, result, source)
-        out.append(result.to_dict())
-    g.answered_s = max(result.latency_ms for result in results) / 1000.0  # for the scheduler's guard
-    return out
+def _decide(svc: ServiceState, cases: list[TriageCase]) -> list[dict[str, Any]]:
+    source = answering.source_tag(request.headers.get("X-Edge-Source"))
+    return http_request.triage(svc, cases, source=source).to_dicts()
 
 
 def _error_response(error: EdgeError) -> Response:
@@ -181,12 +122,12 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.post("/v1/triage")
     def triage() -> Response:
-        case = parse_case(_json_body())
-        return jsonify(_decide([case])[0])
+        case = parse_case(json_body())
+        return jsonify(_decide(svc, [case])[0])
 
     @app.post("/v1/triage/batch")
     def triage_batch() -> Response:
-        body = _json_body()
+        body = json_body()
         cases_in = body.get("cases") if isinstance(body, dict) else None
         if not isinstance(cases_in, list) or not cases_in:
             raise CaseError("invalid_batch", "Send {\"cases\": [case, ...]} with at least one case.", field="cases")
@@ -199,13 +140,13 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
             except CaseError as error:
                 error.details = {**error.details, "index": index}
                 raise
-        return jsonify({"results": _decide(cases)})
+        return jsonify({"results": _decide(svc, cases)})
 
     @app.post("/v1/audit/<request_id>/ack")
     def acknowledge(request_id: str) -> Response:
         if svc.audit is None:
             raise EdgeError("audit_disabled", "The audit log is not enabled on this service.", http_status=404)
-        body = _json_body()
+        body = json_body()
         if not isinstance(body, dict) or "final_level" not in body:
             raise EdgeError("missing_field", "Send {\"final_level\": 1-5, \"reason\": text}.", field="final_level")
         unknown = set(body) - {"final_level", "reason"}
@@ -226,7 +167,7 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.post("/v1/admin/reload")
     def reload_bundle() -> Response:
-        body = _json_body() if request.content_length else {}
+        body = json_body() if request.content_length else {}
         path = body.get("model_dir") if isinstance(body, dict) else None
         if path is not None and not isinstance(path, str):
             raise EdgeError("invalid_parameter", "'model_dir' must be a path string.", field="model_dir")

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from edge.board.policy import PolicyDecision
 from edge.service.admission import Overloaded, Reservation, ServiceTimes
 from edge.clinical.case import TriageCase
 from edge.inference.triager import TriageResult, Triager, explain_variants, new_request_id
@@ -94,15 +95,11 @@ class Scheduler:
             thread.join(timeout)
         self._threads.clear()
 
-    def apply_policy(self, decision: Any) -> None:
-        """Take max_tokens, max_queue and rules_only from a PolicyDecision (duck-typed)."""
-        self.max_tokens = getattr(decision, "max_tokens", None) or None
-        max_queue = getattr(decision, "max_queue", None)
-        self.max_queue = self.queue_size if max_queue is None else max(0, min(self.queue_size, int(max_queue)))
-        if getattr(decision, "rules_only", False):
-            self.rules_only_reason = getattr(decision, "degraded_reason", None) or "thermal"
-        else:
-            self.rules_only_reason = None
+    def apply_policy(self, decision: PolicyDecision) -> None:
+        """Take max_tokens, max_queue and rules_only from the board policy's decision."""
+        self.max_tokens = decision.max_tokens or None
+        self.max_queue = max(0, min(self.queue_size, decision.max_queue))
+        self.rules_only_reason = (decision.degraded_reason or "thermal") if decision.rules_only else None
 
     # -- health ----------------------------------------------------------------------------
     @property

@@ -1,6 +1,7 @@
-"""The running service's parts in one object (``app.extensions["edge"]``): model runtime,
-scheduler, audit log, monitor, adaptive policy, telemetry, access policy, result listeners,
-and the loop that feeds monitor snapshots to the policy and the policy's decision to the parts.
+"""The running service's parts in one typed object (``app.extensions["edge"]``): model runtime,
+scheduler, audit log, board monitor, adaptive policy, telemetry, access policy and result
+listeners. One loop drives the board: the monitor's sampling thread reads the sensors, updates the
+policy, and (through ``_on_sample``) hands the decision to the scheduler and the runtime.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable, Literal
 
 from edge.service.audit import AuditLog
 from edge.clinical.case import TriageCase
 from edge.service.config import ConfigError, ServiceConfig
 from edge.board.energy import EnergyMeter, power_from
+from edge.board.policy import Policy, PolicyConfig, PolicyDecision
+from edge.board.sampler import HealthSnapshot, Monitor, MonitorConfig
 from edge.inference.session import RuntimeOptions
 from edge.inference.runtime import ModelRuntime
 from edge.service.scheduler import Scheduler
@@ -36,15 +39,14 @@ class ServiceState:
     audit: AuditLog | None
     telemetry: Telemetry
     access: AccessPolicy
-    monitor: Any = None
-    policy: Any = None
+    monitor: Monitor | None = None
+    policy: Policy | None = None
     energy: EnergyMeter | None = None  # board energy per inference (edge_energy_* metrics)
     result_listeners: list[ResultListener] = field(default_factory=list)
-    decision: Any = None  # the latest PolicyDecision
-    snapshot: Any = None  # the latest HealthSnapshot
+    decision: PolicyDecision | None = None  # the board policy's latest decision
+    snapshot: HealthSnapshot | None = None  # the latest board health snapshot
     started_at: float = field(default_factory=time.time)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _loop: threading.Thread | None = None
+    _apply_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def triager(self) -> Triager:
@@ -59,8 +61,8 @@ class ServiceState:
             problems.append("model not warmed up")
         if not self.scheduler.healthy(self.stuck_after_s):
             problems.append("inference worker not running or stuck")
-        if self.decision is not None and not getattr(self.decision, "ready", True):
-            problems.append(f"policy: {getattr(self.decision, 'degraded_reason', None) or 'not ready'}")
+        if self.decision is not None and not self.decision.ready:
+            problems.append(f"policy: {self.decision.degraded_reason or 'not ready'}")
         return (not problems, problems)
 
     @property
@@ -69,7 +71,8 @@ class ServiceState:
 
     def healthy(self) -> bool:
         """For the systemd watchdog: the service's own workers are alive and not stuck."""
-        return self.scheduler.healthy(self.stuck_after_s) and (self._loop is None or self._loop.is_alive())
+        monitor_alive = self.monitor is None or self.policy is None or self.monitor.running
+        return self.scheduler.healthy(self.stuck_after_s) and monitor_alive
 
     def notify_listeners(self, case: TriageCase, result: TriageResult, source: str) -> None:
         for listener in list(self.result_listeners):
@@ -82,17 +85,12 @@ class ServiceState:
     def start(self) -> "ServiceState":
         self.scheduler.start()
         if self.monitor is not None:
-            self.monitor.start()
-        if self.monitor is not None and self.policy is not None:
-            self.update_policy()
-            self._loop = threading.Thread(target=self._policy_loop, name="policy", daemon=True)
-            self._loop.start()
+            if self.policy is not None:
+                self.monitor.add_listener(self._on_sample)
+            self.monitor.start()  # takes the first sample (and so applies the policy) before returning
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._loop is not None:
-            self._loop.join(5.0)
         if self.monitor is not None:
             try:
                 self.monitor.stop()
@@ -102,30 +100,24 @@ class ServiceState:
         if self.audit is not None:
             self.audit.close()
 
-    def update_policy(self) -> None:
-        snapshot = self.monitor.snapshot()
-        if getattr(self.monitor, "policy", None) is self.policy:
-            decision = self.monitor.decision()  # the sampling thread already fed the policy
-        else:
+    def _on_sample(self, snapshot: HealthSnapshot) -> None:
+        """On the monitor's thread, after it has fed the policy: apply the decision to the parts."""
+        assert self.monitor is not None and self.policy is not None
+        if self.monitor.policy is self.policy:
+            decision = self.monitor.decision()
+        else:  # a monitor built without our policy (tests): feed it here, on the same thread
             decision = self.policy.update(snapshot, time.monotonic())
-        self.snapshot, self.decision = snapshot, decision
-        self.scheduler.apply_policy(decision)
-        threads = getattr(decision, "intra_op_threads", None)
-        if threads:
-            self.runtime.set_threads(max(1, min(int(threads), self.config.threads)))
-
-    def _policy_loop(self) -> None:
-        while not self._stop.wait(self.config.monitor_interval_s):
-            try:
-                self.update_policy()
-            except Exception as error:  # keep sampling; a broken sensor must not stop the policy
-                log.error("policy update failed: %s", type(error).__name__)
+        if decision is None:
+            return
+        with self._apply_lock:
+            self.snapshot, self.decision = snapshot, decision
+            self.scheduler.apply_policy(decision)
+            if decision.intra_op_threads:
+                self.runtime.set_threads(max(1, min(decision.intra_op_threads, self.config.threads)))
 
 
-def default_monitor_and_policy(config: ServiceConfig) -> tuple[Any, Any]:
+def default_monitor_and_policy(config: ServiceConfig) -> tuple[Monitor, Policy]:
     """The board monitor (one sampling thread) feeding the adaptive policy, from the config."""
-    from edge.board.sampler import Monitor, MonitorConfig
-    from edge.board.policy import Policy, PolicyConfig
 
     monitor_options = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.monitor.items()}
     try:
@@ -147,7 +139,8 @@ def _measure_service_time(triager: Triager) -> float:
 
 
 def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtime: ModelRuntime | None = None,
-                audit: AuditLog | None | bool = None, monitor: Any = None, policy: Any = None,
+                audit: AuditLog | None | Literal[False] = None,
+                monitor: Monitor | None | Literal[False] = None, policy: Policy | None = None,
                 access: AccessPolicy | None = None) -> ServiceState:
     """Assemble the parts. ``audit=False`` disables the audit log and ``monitor=False`` the board
     monitor and policy (tests of other parts only)."""

@@ -1,5 +1,4 @@
-"""Settings of the web pages: one dataclass, read from the service's ``[web]`` table (or
-``app.config["EDGE_WEB"]`` for an app built without one)."""
+"""Settings of the web pages: one dataclass, read from the service's ``[web]`` table."""
 
 from __future__ import annotations
 
@@ -23,7 +22,6 @@ class WebSettings:
     session_max_age_s: float = 12 * 3600.0  # a remote staff sign-in lasts one shift
     language: str = "en"
     secret_key: str | None = None  # signs the web session cookie; random per process when unset
-    token_file: str | None = None  # only when the service has no security module of its own
 
     def validate(self) -> "WebSettings":
         for name in ("kiosk_idle_s", "result_idle_s", "staff_refresh_s", "status_refresh_s",
