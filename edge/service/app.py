@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.exceptions import HTTPException
 
 from edge import __version__ as edge_version
@@ -32,6 +33,7 @@ from edge.service.openapi import document as openapi_document
 from edge.service import answering, http_request
 from edge.service.http_request import json_body
 from edge.service.scheduler import Overloaded
+from edge.service.telemetry import Scrape
 from edge.service.state import ServiceState, build_state
 
 log = logging.getLogger(__name__)
@@ -196,11 +198,11 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
 
     @app.get("/metrics")
     def metrics() -> Response:
-        text = svc.telemetry.render(scheduler=svc.scheduler, snapshot=svc.snapshot, decision=svc.decision,
-                                    policy=svc.policy, ready=svc.readiness()[0], energy=svc.energy,
-                                    audit_written=svc.audit.written if svc.audit else None,
-                                    model=svc.runtime.identity())
-        return Response(text, mimetype="text/plain; version=0.0.4")
+        text = svc.telemetry.render(Scrape(
+            scheduler=svc.scheduler, snapshot=svc.snapshot, decision=svc.decision, policy=svc.policy,
+            ready=svc.readiness()[0], energy=svc.energy, audit_written=svc.audit.written if svc.audit else None,
+            model=svc.runtime.identity()))
+        return Response(text, content_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json")
     def openapi() -> Response:
