@@ -282,7 +282,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['data']['n']} labelled rows of `{report['data']['file']}` "
         f"({report['data']['unusable']['count']} unusable); {cv['repeats']} × {cv['splits']}-fold stratified CV "
         f"(seed {cv['seed']}, `export/cv.py`); mean ± sd over the {cv['folds']} folds. Metrics as defined in "
-        "DESIGN.md (`edge/clinical/evaluation_metrics.py`); under-triage = predicted less urgent than the expert level.",
+        "docs/design.md (`edge/clinical/evaluation_metrics.py`); under-triage = predicted less urgent than the expert level.",
         "",
         "| model | accuracy | macro-F1 | QWK | under-triage | over-triage | critical recall |",
         "|---|---|---|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""Structured features (shared by build and run time) and the DESIGN.md metric definitions."""
+"""Structured features (shared by build and run time) and the metric definitions of docs/design.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The triage case (input contract, DESIGN.md): parsing and validation.
+"""The triage case (input contract, docs/design.md): parsing and validation.
 
 Physiologically impossible values are errors; merely abnormal ones are data. Error messages
 name the field and the accepted range, never the submitted value (it may be PHI).

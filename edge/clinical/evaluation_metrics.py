@@ -1,4 +1,4 @@
-"""Evaluation metrics, one definition everywhere (DESIGN.md "Metrics").
+"""Evaluation metrics, one definition everywhere (docs/design.md, "Metric definitions").
 
 Levels are 1 (most urgent) … 5. Under-triage = predicted *less* urgent than truth (``p > y``).
 """

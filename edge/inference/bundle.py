@@ -1,4 +1,4 @@
-"""Model bundle (DESIGN.md): a directory with ``model.onnx``, ``tokenizer.json`` and
+"""Model bundle (docs/design.md, "Bundle manifest"): a directory with ``model.onnx``, ``tokenizer.json`` and
 ``manifest.json``. Loading verifies every file's sha256 and the feature encoding before
 anything is served, and says exactly what is wrong when it refuses.
 """

@@ -42,7 +42,7 @@ def _number(text: str | None) -> float | None:
 
 
 def row_to_payload(row: dict[str, str]) -> dict[str, Any]:
-    """One CSV row → a DESIGN.md triage case payload (not yet validated)."""
+    """One CSV row → a triage case payload (docs/design.md) (not yet validated)."""
     payload: dict[str, Any] = {"complaint": (row.get("Chief_complain") or "").strip()}
     age = _number(row.get("Age"))
     if age is not None:

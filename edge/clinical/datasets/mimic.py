@@ -142,7 +142,7 @@ def _anchors(path: Path | None) -> dict[str, tuple[float, int]]:
 
 def row_to_payload(row: dict[str, str], stay: tuple[str, str, int | None] | None,
                    anchor: tuple[float, int] | None) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """One triage row (+ its stay and patient) → a DESIGN.md case payload (not yet validated)
+    """One triage row (+ its stay and patient) → a triage case payload (docs/design.md) (not yet validated)
     and the (code, field) pairs that were present but unreadable."""
     notes: list[tuple[str, str]] = []
     payload: dict[str, Any] = {"complaint": row.get("chiefcomplaint") or ""}
