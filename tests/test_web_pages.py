@@ -10,7 +10,7 @@ import pytest
 
 from edge.clinical.case import TriageCase
 from edge.web.queue import CaseQueue, needs_staff_now
-from edge.web.settings import settings_from
+from edge.service.config_tables import web_settings as settings_from
 from edge.web.strings import EN
 
 WEB = Path(__file__).resolve().parents[1] / "edge" / "web"

@@ -2,7 +2,8 @@
 variables, then command-line overrides (later wins).
 
 Keys are the field names below, at the top level of the TOML file; the ``[monitor]``, ``[policy]``
-and ``[web]`` tables are handed as-is to the monitors, the adaptive policy and the web pages.
+and ``[web]`` tables are checked against the typed settings of the sampler, the board policy and
+the web pages (edge.service.config_tables), all in ``validate()``, once, at start.
 Every bad value is refused at start with a message naming the key and what it accepts, so a typo
 never silently falls back to a default on a device nobody is watching.
 """
@@ -12,11 +13,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from dataclasses import dataclass, field, fields
+import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from edge.errors import EdgeError
+from edge.board.policy import PolicyConfig
+from edge.board.sampler import MonitorConfig
+from edge.service import config_tables
+from edge.service.config_tables import ConfigError
+from edge.web.settings import WebSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,10 +31,6 @@ else:  # pragma: no cover - Python 3.10 boards
 
 ENV_PREFIX = "EDGE_TRIAGE_"
 DEFAULT_MODEL_DIR = "models/triage-minilm-int8"
-
-
-class ConfigError(EdgeError):
-    """The service configuration is invalid."""
 
 
 @dataclass
@@ -81,38 +83,50 @@ class ServiceConfig:
         if self.audit_synchronous.upper() not in ("NORMAL", "FULL"):
             raise ConfigError("config_invalid", "'audit_synchronous' must be NORMAL or FULL.", field="audit_synchronous")
         self.audit_synchronous = self.audit_synchronous.upper()
+        self.monitor_config(), self.policy_config(), self.web_settings()  # the tables, checked now
         return self
 
+    def monitor_config(self) -> MonitorConfig:
+        return config_tables.monitor_config(self.monitor, root=self.monitor_root, interval_s=self.monitor_interval_s)
 
-_FIELD_TYPES = {f.name: f.type for f in fields(ServiceConfig)}
+    def policy_config(self) -> PolicyConfig:
+        return config_tables.policy_config(self.policy, max_threads=self.threads, max_queue=self.queue_size)
+
+    def web_settings(self) -> WebSettings:
+        return config_tables.web_settings(self.web)
+
+
+# The real types (not their annotation strings): ``from __future__ import annotations`` makes
+# ``Field.type`` a string, and matching strings is how a new field type slips through unchecked.
+_FIELD_TYPES = typing.get_type_hints(ServiceConfig)
 # Environment names that differ from the field name (the one the rest of the project documents).
 _ENV_ALIASES = {"EDGE_TRIAGE_MODEL": "model_dir"}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
-    kind = str(_FIELD_TYPES[name])
+    kind = _FIELD_TYPES[name]
+    optional = type(None) in typing.get_args(kind)
+    base = next((a for a in typing.get_args(kind) if a is not type(None)), kind) if optional else kind
     try:
-        if kind.startswith("dict"):
+        if typing.get_origin(base) is dict or base is dict:
             if not isinstance(value, Mapping):
                 raise TypeError
             return dict(value)
-        if kind == "int":
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        if (value is None or value == "") and optional:
+            return None
+        if isinstance(value, bool) or value is None:
+            raise TypeError
+        if base is int:
+            if isinstance(value, float) and not value.is_integer():
                 raise TypeError
             return int(value)
-        if kind == "float":
-            if isinstance(value, bool):
-                raise TypeError
+        if base is float:
             return float(value)
-        if value is None or value == "":
-            if "None" in kind:
-                return None
-            raise TypeError
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        if not isinstance(value, (str, int, float)) or value == "":
             raise TypeError
         return str(value)
     except (TypeError, ValueError):
-        expected = kind.replace(" | None", " (or empty)")
+        expected = getattr(base, "__name__", str(base)) + (" (or empty)" if optional else "")
         raise ConfigError("config_invalid", f"'{name}' from {source} must be of type {expected}.", field=name) from None
 
 

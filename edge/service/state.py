@@ -17,8 +17,8 @@ from edge.service.audit import AuditLog
 from edge.clinical.case import TriageCase
 from edge.service.config import ConfigError, ServiceConfig
 from edge.board.energy import EnergyMeter, power_from
-from edge.board.policy import Policy, PolicyConfig, PolicyDecision
-from edge.board.sampler import HealthSnapshot, Monitor, MonitorConfig
+from edge.board.policy import Policy, PolicyDecision
+from edge.board.sampler import HealthSnapshot, Monitor
 from edge.inference.session import RuntimeOptions
 from edge.inference.runtime import ModelRuntime
 from edge.service.scheduler import Scheduler
@@ -119,14 +119,8 @@ class ServiceState:
 def default_monitor_and_policy(config: ServiceConfig) -> tuple[Monitor, Policy]:
     """The board monitor (one sampling thread) feeding the adaptive policy, from the config."""
 
-    monitor_options = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.monitor.items()}
-    try:
-        policy = Policy(PolicyConfig(**{"max_threads": config.threads, "max_queue": config.queue_size, **config.policy}))
-        monitor_config = MonitorConfig(**{"root": config.monitor_root, "interval_s": config.monitor_interval_s,
-                                          **monitor_options})
-    except TypeError as error:
-        raise ConfigError("config_unknown_key", f"Unknown key in the [monitor] or [policy] table: {error}.") from None
-    return Monitor(monitor_config, policy=policy), policy
+    policy = Policy(config.policy_config())
+    return Monitor(config.monitor_config(), policy=policy), policy
 
 
 def _measure_service_time(triager: Triager) -> float:

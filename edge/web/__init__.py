@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from edge.web.routes import register_routes
 from edge.web.settings import WebSettings
 
 
 def create_blueprint(settings: WebSettings | None = None) -> Blueprint:
-    """``settings`` override the service's ``[web]`` table / ``app.config["EDGE_WEB"]``."""
+    """``settings`` override the service's ``[web]`` table."""
+    # Imported here, not at the top: the configuration reads edge.web.settings, and the routes
+    # read the service state, which reads the configuration.
+    from edge.web.routes import register_routes
+
     blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                           static_url_path="/ui/static")
     register_routes(blueprint, settings)

@@ -18,7 +18,8 @@ from edge.service import http_request
 from edge.service.state import ServiceState
 from edge.web.queue import needs_staff_now
 from edge.web.security import CSRF_FIELD, CSRF_HEADER, SECURITY_HEADERS, WebSession, bearer_token, is_loopback
-from edge.web.settings import WebSettings, settings_from
+from edge.service.config_tables import web_settings
+from edge.web.settings import WebSettings
 from edge.web.state import WebState, web_state
 from edge.web.status import status_view
 
@@ -62,7 +63,7 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
         # not at the first request.
         service: ServiceState | None = setup_state.app.extensions.get("edge")
         if explicit is None and service is not None:
-            settings_from(service.config.web)
+            web_settings(service.config.web)
 
     @bp.before_app_request
     def _attach() -> None:

@@ -5,6 +5,7 @@ and staff sign-in checks the service's own token (edge.service.access)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 
@@ -14,7 +15,8 @@ from edge.service.state import ServiceState
 from edge.web.history import DecisionStats, PowerHistory, TemperatureHistory
 from edge.web.queue import CaseQueue
 from edge.web.security import SessionSigner
-from edge.web.settings import WebSettings, settings_from
+from edge.service.config_tables import web_settings
+from edge.web.settings import WebSettings
 from edge.web.strings import table
 
 EXTENSION = "edge_web"
@@ -53,7 +55,7 @@ def web_state(app: Flask, explicit: WebSettings | None = None) -> WebState:
         state: WebState | None = app.extensions.get(EXTENSION)
         if state is None:
             service: ServiceState = app.extensions["edge"]
-            settings = explicit.validate() if explicit is not None else settings_from(service.config.web)
+            settings = web_settings(dataclasses.asdict(explicit) if explicit is not None else service.config.web)
             state = WebState(
                 settings=settings,
                 signer=SessionSigner(settings.secret_key, settings.session_max_age_s),
