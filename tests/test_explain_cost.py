@@ -23,9 +23,9 @@ def _counting(model: TriageModel) -> list[int]:
     sizes: list[int] = []
     real = model.probabilities
 
-    def probabilities(cases, max_tokens=None):
+    def probabilities(cases, *args, **kwargs):  # max_tokens, scale: whatever the triager passes
         sizes.append(len(cases))
-        return real(cases, max_tokens)
+        return real(cases, *args, **kwargs)
 
     model.probabilities = probabilities  # type: ignore[method-assign]
     return sizes
