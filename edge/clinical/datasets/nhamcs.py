@@ -190,7 +190,7 @@ def default_labels() -> dict[str, str]:
     candidates = []
     if os.environ.get("EDGE_TRIAGE_RFV_LABELS"):
         candidates.append(Path(os.environ["EDGE_TRIAGE_RFV_LABELS"]))
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]  # edge/clinical/datasets/ -> the checkout
     candidates += [repo / "models" / "triage-minilm-int8" / "rfv_labels.json",
                    repo.parent / "shared" / "data" / "nhamcs-ed-2016-2020" / "rfv_labels.json"]
     for candidate in candidates:
