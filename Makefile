@@ -11,11 +11,17 @@ PORT ?= 8080
 
 .PHONY: setup run test test-slow clean model-deps build-model browsers test-tools front-tools
 
-# The venv carries the runtime, the build-time extra (torch CPU build, transformers) and the test
-# tools. torch is installed first and pinned: pip takes the CPU build from local disk, and an
-# unpinned torch pulled in by another package would download a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+# `make run` needs only the device runtime (onnxruntime, tokenizers, numpy, flask, psutil,
+# waitress, prometheus-client): no torch, no transformers. $(VENV)/.runtime marks that.
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	$(VPIP) install -q -e .
+	touch $@
+
+# `make test` (and the build targets) add the build-time extra (torch CPU build, transformers) and
+# the test tools. torch is installed first and pinned: pip takes the CPU build from local disk, and
+# an unpinned torch pulled in by another package would download a multi-GB CUDA build.
+$(VENV)/.installed: $(VENV)/.runtime
 	$(VPIP) install -q --upgrade pip
 	$(VPIP) install -q 'torch==2.13.0'
 	$(VPIP) install -q -e '.[export,test,eval]'
@@ -23,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-run: setup
+run: $(VENV)/.runtime
 	$(VENV)/bin/edge-triage serve --model $(MODEL) --host $(HOST) --port $(PORT)
 
 test: setup browsers test-tools front-tools

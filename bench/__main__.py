@@ -66,10 +66,10 @@ def resolve_bundle(path: Path, quick: bool, scratch: Path) -> tuple[Path, str]:
     if not quick:
         raise SystemExit(f"bench: no bundle at {path} (manifest.json missing); build it or pass --model DIR, "
                          "or run --quick to use the tiny test bundle")
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     return build_tiny_bundle(scratch / "tiny-bundle"), (f"TINY TEST BUNDLE: {path} is missing, so quick mode used "
-                                                         "edge.testing.tiny_bundle — figures are not the shipped model's")
+                                                         "tests.kit.tiny_bundle — figures are not the shipped model's")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     onnxruntime.set_default_logger_severity(4)  # a length a graph cannot take is recorded, not printed in red
     bundle_dir, bundle_note = resolve_bundle(args.model, args.quick, scratch)
-    from edge.bundle import verify
+    from edge.inference.bundle import verify
 
     bundle = verify(bundle_dir)
     if "TINY" in bundle_note:
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     service: dict[str, Any] = {}
     cold: list[float] = []
     if not args.no_service:
-        from edge.config import ServiceConfig
+        from edge.service.config import ServiceConfig
 
         _, cases = load_cases()
         service, cold = service_runs.run(bundle_dir, service_level.payloads_from(cases), load_config,
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     shipped_row = next((r for r in model["rows"] if r["backend"] == SHIPPED and r["input"] == "median"
                         and r["threads"] == ml_config.threads[0]), None)
     try:
-        from edge.model import RuntimeOptions, TriageModel
+        from edge.inference.session import RuntimeOptions, TriageModel
 
         tm = TriageModel.load(bundle_dir, RuntimeOptions(intra_op_threads=1))
         ids = next(i for i in inputs.real_ids if i.shape[1] == inputs.median_length)

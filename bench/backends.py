@@ -1,6 +1,6 @@
 """The things being compared, behind one call: ``backend(ids, mask, features)``.
 
-ONNX Runtime backends use the runtime's own session settings (``edge.model``: spinning off,
+ONNX Runtime backends use the runtime's own session settings (``edge.inference.session``: spinning off,
 arena off), so the fp32 student and the shipped int8 bundle differ only in their graphs.
 PyTorch backends run in the same process with ``torch.set_num_threads`` set per measurement.
 """
@@ -52,7 +52,7 @@ def onnx_vocab_size(model_path: Path) -> int | None:
 def ort_backend(name: str, model_path: Path, threads: int, description: str) -> Backend:
     import onnxruntime as ort
 
-    from edge.model import RuntimeOptions, _session_options
+    from edge.inference.session import RuntimeOptions, _session_options
 
     session = ort.InferenceSession(str(model_path), sess_options=_session_options(RuntimeOptions(intra_op_threads=threads)),
                                    providers=["CPUExecutionProvider"])
@@ -72,11 +72,11 @@ def ort_backend(name: str, model_path: Path, threads: int, description: str) -> 
 
 def shipped_backend(bundle_dir: Path, threads: int) -> Backend:
     """The bundle exactly as the service loads it (sha256 verified, warmed up)."""
-    from edge.model import RuntimeOptions, TriageModel
+    from edge.inference.session import RuntimeOptions, TriageModel
 
     model = TriageModel.load(bundle_dir, RuntimeOptions(intra_op_threads=threads))
     manifest = model.bundle.manifest
-    description = f"{manifest['name']} {manifest['version']} via edge.model.TriageModel"
+    description = f"{manifest['name']} {manifest['version']} via edge.inference.session.TriageModel"
     return Backend(SHIPPED, threads, description, model.run_arrays, onnx_vocab_size(model.bundle.model_file))
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from edge.monitors import power
+from edge.board import power
 
 # The PMIC is read through a vcgencmd process per sample; INA3221 files are cheap to read.
 INTERVAL_S = {"ina3221": 0.05, "pmic": 0.2}

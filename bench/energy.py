@@ -66,7 +66,7 @@ def measure(loop: Callable[[], int], cpu_seconds_per_inference: float | None = N
     measured = measure_board(loop, root, idle_s)
     if measured is not None:
         return measured
-    from edge.monitors import power
+    from edge.board import power
 
     sensor = power.read(root)
     no_sensor = ("no board power sensor" if sensor.source == "none"

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _bundle(path: Path, scratch: Path) -> tuple[Path, str]:
     if (path / "manifest.json").is_file():
         return path, "the shipped bundle"
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     return build_tiny_bundle(scratch / "tiny-bundle"), f"TINY TEST BUNDLE ({path} is missing)"
 
@@ -37,7 +37,7 @@ def _board(kind: str | None, monitor_root: str, scratch: Path) -> Iterator[str]:
     if kind is None:
         yield monitor_root
         return
-    from edge.testing import fake_boards as fb, fake_power as fp
+    from tests.kit import fake_boards as fb, fake_power as fp
 
     if kind == "orin-nano":
         board = fb.jetson_orin(scratch / "orin", nano=True)
@@ -55,7 +55,7 @@ def _pmic_follows_load(board: Any) -> Iterator[None]:
     import threading
     import time
 
-    from edge.testing import fake_power as fp
+    from tests.kit import fake_power as fp
 
     stop = threading.Event()
     watts, volts = energy.POWER_PER_BUSY_CORE_W["raspberry-pi-5"][0], 0.876543
@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-s", type=float, default=2.0, help="seconds of idle power before the load")
     args = parser.parse_args(argv)
 
-    from edge.bundle import verify
-    from edge.model import RuntimeOptions, TriageModel
+    from edge.inference.bundle import verify
+    from edge.inference.session import RuntimeOptions, TriageModel
 
     from bench.inputs import build_inputs
 

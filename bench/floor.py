@@ -106,7 +106,7 @@ def matmul_throughput(threads: int, int8: bool = True,
     (``MatMulInteger``) or fp32 (``MatMul``), on a large square and a model-shaped product."""
     import onnxruntime as ort
 
-    from edge.model import RuntimeOptions, _session_options
+    from edge.inference.session import RuntimeOptions, _session_options
 
     results = []
     rng = np.random.default_rng(1)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from edge.case import TriageCase
-from edge.features import encode_cases
+from edge.clinical.case import TriageCase
+from edge.clinical.features import encode_cases
 
 KTAS_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ktas-moon2019" / "data.csv"
 FIXED_LENGTHS = (16, 32, 64, 128)
@@ -47,7 +47,7 @@ class BenchInputs:
 
 def load_cases(csv_path: Path = KTAS_CSV) -> tuple[str, list[TriageCase]]:
     if csv_path.is_file():
-        from edge.datasets import ktas
+        from edge.clinical.datasets import ktas
 
         dataset = ktas.load(csv_path)
         return f"{csv_path.parent.name}/{csv_path.name} ({len(dataset.cases)} cases)", [c.case for c in dataset.cases]

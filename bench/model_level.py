@@ -91,7 +91,7 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
 
 
 def run(bundle_dir: Path, inputs: BenchInputs, config: ModelLevelConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    from edge.bundle import verify
+    from edge.inference.bundle import verify
 
     sets = input_sets(inputs, config)
     bundle = verify(bundle_dir)

@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--slow", type=int, default=0)
     parser.add_argument("--strict", action="store_true")
-    parser.add_argument("--front", action="store_true", help="start the nginx front (edge.front) before the service")
+    parser.add_argument("--front", action="store_true", help="start the nginx front (edge.service.front) before the service")
     parser.add_argument("--out", help="also write the report here (JSON)")
     args = parser.parse_args(argv)
     if args.target:
@@ -267,7 +267,7 @@ def measure(model: str, *, clients: int, seconds: float, slow: int = 0, strict: 
         with contextlib.ExitStack() as stack:
             target = f"http://127.0.0.1:{handle.port}"
             if front:
-                from edge.testing.nginx_front import running_front
+                from tests.kit.nginx_front import running_front
 
                 prefix = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-front-")))
                 # Every load client is 127.0.0.1 here: the per-address cap is for the ward network.

@@ -18,7 +18,7 @@ import numpy as np
 def op_profile(model_file: Path, ids: np.ndarray, features: np.ndarray, runs: int = 30, threads: int = 1) -> dict[str, Any]:
     import onnxruntime as ort
 
-    from edge.model import RuntimeOptions, _session_options
+    from edge.inference.session import RuntimeOptions, _session_options
 
     options = _session_options(RuntimeOptions(intra_op_threads=threads))
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:

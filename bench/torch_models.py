@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edge.features import N_FEATURES
+from edge.clinical.features import N_FEATURES
 
 # Published configs of the two encoders (used only when their weights are not installed).
 ARCHITECTURES: dict[str, dict[str, Any]] = {

@@ -41,6 +41,11 @@ $NSPAWN -D "$WORK" /bin/sh -c 'dpkg --purge python3-venv python3.11-venv >/dev/n
 $NSPAWN -D "$WORK" /bin/sh -c 'cd /root && ./edge-triage-*/install.sh --no-start' | grep "already installed"
 
 cp "$HERE/boottest/driver.py" "$WORK/usr/local/lib/edge-boottest/driver.py"
+# The stall hook (test only) goes into the installed venv, loaded by a .pth line at interpreter
+# start; the service never imports it, and the shipped bundle does not contain it.
+SITE=$(echo "$WORK"/opt/edge-triage/releases/*/venv/lib/python3*/site-packages)
+cp "$HERE/boottest/stall_hook.py" "$SITE/edge_boottest_stall.py"
+echo "import edge_boottest_stall" > "$SITE/edge_boottest_stall.pth"
 cp "$HERE/boottest/edge-triage-boottest.service" "$WORK/etc/systemd/system/"
 mkdir -p "$WORK/etc/systemd/system/edge-triage.service.d" "$WORK/etc/systemd/system/multi-user.target.wants"
 cp "$HERE/boottest/test-hooks.conf" "$WORK/etc/systemd/system/edge-triage.service.d/"

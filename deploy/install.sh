@@ -64,7 +64,7 @@ else
         "wheels/$(bundle_field project_wheel)"
 
     say "verifying the model bundle's checksums with the installed runtime"
-    "$RELEASE/venv/bin/python" -c "import sys, edge.bundle; edge.bundle.verify(sys.argv[1])" \
+    "$RELEASE/venv/bin/python" -c "import sys, edge.inference.bundle; edge.inference.bundle.verify(sys.argv[1])" \
         "$RELEASE/models/$MODEL" || die "model bundle failed verification."
 
     # `edge-triage check` with the same settings the unit gives the service.

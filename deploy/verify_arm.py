@@ -85,7 +85,7 @@ def install_site(bundle_root: Path, work: Path) -> Path:
 
 
 def write_cases(data: Path, out: Path) -> int:
-    from edge.datasets import ktas
+    from edge.clinical.datasets import ktas
 
     dataset = ktas.load(data)
     with out.open("w") as handle:

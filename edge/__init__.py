@@ -1,6 +1,6 @@
 """On-device triage runtime: bundle loading, safety rules, latency-bounded service.
 
-Imports only onnxruntime, tokenizers, numpy, flask, psutil and waitress — never torch,
+Imports only onnxruntime, tokenizers, numpy, flask, psutil, waitress and prometheus-client — never torch,
 transformers or optimum (those belong to the build-time ``export`` package).
 """
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edge.case import TriageCase
+from edge.clinical.case import TriageCase
 
 VITALS = ("sbp", "dbp", "hr", "rr", "temp_c", "spo2")
 OTHER_OPTIONAL = ("mental", "arrival", "injury", "pain", "age", "sex")

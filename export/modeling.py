@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edge.features import N_FEATURES
+from edge.clinical.features import N_FEATURES
 
 FEATURE_WIDTH = 64
 HIDDEN = 128

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.datasets import Dataset, LabelledCase
-from edge.datasets import nhamcs
+from edge.clinical.datasets import Dataset, LabelledCase
+from edge.clinical.datasets import nhamcs
 
 NHAMCS_DIR = "nhamcs-ed-2016-2020"
 YEARS = (2016, 2017, 2018, 2019, 2020)

@@ -31,7 +31,7 @@ def _plt():
 
 
 def plots(staging: Path, chosen: dict[str, Any], result: dict[str, Any]) -> None:
-    from edge.metrics import confusion
+    from edge.clinical.evaluation_metrics import confusion
 
     plt = _plt()
     matrix = confusion(chosen["truth"], chosen["levels"]["int8"])
@@ -192,7 +192,7 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
     lines += ["## Build stages (s)", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in (result.get("stages_s") or {}).items()]
     lines += [f"| total | {result.get('build_s')} |", "",
-              f"In-sample runtime check (bundle through `edge.triage.Triager` on its own training rows; not an "
+              f"In-sample runtime check (bundle through `edge.inference.triager.Triager` on its own training rows; not an "
               f"accuracy estimate): {result['in_sample']}.", ""]
     if (staging / "REPORT_ESI.md").is_file():
         lines[3:3] = ["This bundle also answers in the **ESI** scale (US): its protocol, held-out NHAMCS 2020 figures "
@@ -218,7 +218,7 @@ def latency(setup, staging: Path, corpus, config) -> dict[str, Any]:
     student (the bundle through TriageModel, int8; and the fp32 graph)."""
     import torch
 
-    from edge.model import RuntimeOptions, TriageModel
+    from edge.inference.session import RuntimeOptions, TriageModel
     from export.teacher import fit_teacher
 
     lengths = [len(setup.student.tokenizer().encode(t).ids) for t in corpus.texts]

@@ -5,7 +5,7 @@ is kept apart. For ESI the head reads the pooled complaint vector, the structure
 the complaint's similarity to each standard presenting complaint (CEDIS/CTAS list, embedded by
 the same encoder) and answers two things at once: the nurse's ESI level (5 logits) and the
 log-odds that the visit ends in a critical care unit or in death in the ED (1 logit). The outcome
-is a training target only; at run time it can only *raise* a level (see ``edge.decision``).
+is a training target only; at run time it can only *raise* a level (see ``edge.clinical.decision_rule``).
 """
 
 from __future__ import annotations

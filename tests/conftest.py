@@ -14,7 +14,7 @@ SHIPPED_BUNDLE = REPO / "models" / "triage-minilm-int8"
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     return build_tiny_bundle(tmp_path_factory.mktemp("bundles") / "tiny")
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from edge.config import ServiceConfig
-from edge.model import TriageModel
-from edge.triage import Triager
+from edge.service.config import ServiceConfig
+from edge.inference.session import TriageModel
+from edge.inference.triager import Triager
 
 
 def make_config(tmp_path: Path, bundle: Path, **overrides: Any) -> ServiceConfig:
@@ -89,8 +89,8 @@ class Client:
 @contextlib.contextmanager
 def serving(config: ServiceConfig, **parts: Any) -> Iterator[tuple[Client, Any]]:
     """Build the app (``parts`` as for create_app), serve it on waitress, yield (client, app)."""
-    from edge.app import create_app
-    from edge.server import EdgeServer
+    from edge.service.app import create_app
+    from edge.service.server import EdgeServer
 
     parts.setdefault("monitor", False)
     app = create_app(config, **parts)

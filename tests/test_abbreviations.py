@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.abbreviations import Abbreviations
+from edge.clinical.abbreviations import Abbreviations
 
 ROWS = [
     {"abbreviation": "SOB", "expansion": "shortness of breath"},

@@ -1,4 +1,4 @@
-"""The server layer's part of the promise (edge.arrival), on a real waitress server: admission at
+"""The server layer's part of the promise (edge.service.arrival), on a real waitress server: admission at
 arrival answers a request that cannot make its deadline at once — while every HTTP thread is busy
 waiting for the model — and waitress's own errors are JSON that echo nothing of the request."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.model import TriageModel
-from edge.triage import DEGRADED_LEVEL
+from edge.inference.session import TriageModel
+from edge.inference.triager import DEGRADED_LEVEL
 from tests.servicekit import SlowTriager, make_config, serving
 
 CASE = {"complaint": "ankle sprain", "age": 30, "pain": 3}
@@ -104,8 +104,8 @@ def test_server_layer_errors_are_json_and_echo_nothing(model, tiny_bundle, tmp_p
 def test_an_abandoned_reservation_lapses_at_its_deadline() -> None:
     import time
 
-    from edge.scheduler import Reservation, Scheduler
-    from edge.triage import Triager
+    from edge.service.scheduler import Reservation, Scheduler
+    from edge.inference.triager import Triager
 
     scheduler = Scheduler(lambda: Triager(None), queue_size=2, initial_service_s=0.001)
     holds = [scheduler.reserve(time.perf_counter(), 0.5) for _ in range(2)]
@@ -117,8 +117,8 @@ def test_an_abandoned_reservation_lapses_at_its_deadline() -> None:
 
 
 def test_the_deadline_guard_grows_with_the_measured_tail_up_to_a_cap() -> None:
-    from edge.scheduler import Scheduler
-    from edge.triage import Triager
+    from edge.service.scheduler import Scheduler
+    from edge.inference.triager import Triager
 
     scheduler = Scheduler(lambda: Triager(None), initial_service_s=0.001)
     assert scheduler.guard_s(0.5) == 0.05 and scheduler.guard_s(0.1) == pytest.approx(0.01)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.audit import AuditLog, input_digest, load_or_create_key
-from edge.case import TriageCase
+from edge.service.audit import AuditLog, input_digest, load_or_create_key
+from edge.clinical.case import TriageCase
 from edge.errors import EdgeError
-from edge.triage import Triager
+from edge.inference.triager import Triager
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,9 +125,9 @@ def test_record_after_close_is_refused(audit: AuditLog) -> None:
 
 WRITER = """
 import sys
-from edge.audit import AuditLog
-from edge.case import TriageCase
-from edge.triage import Triager
+from edge.service.audit import AuditLog
+from edge.clinical.case import TriageCase
+from edge.inference.triager import Triager
 log = AuditLog.open(sys.argv[1], sys.argv[2], synchronous=sys.argv[3])
 triager = Triager(None)
 n = 0

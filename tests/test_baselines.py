@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.case import TriageCase
-from edge.decision import softmax
+from edge.clinical.case import TriageCase
+from edge.clinical.decision_rule import softmax
 from export import baselines
 from export.baselines import RegressionConfig
 

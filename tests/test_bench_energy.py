@@ -9,7 +9,7 @@ import pytest
 
 from bench import energy
 from bench.energy_only import _pmic_follows_load
-from edge.testing import fake_boards as fb, fake_power as fp
+from tests.kit import fake_boards as fb, fake_power as fp
 
 
 def busy_loop(seconds: float = 1.0, inferences: int = 100) -> int:

@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 
-from edge.bundle import sha256_file, verify
+from edge.inference.bundle import sha256_file, verify
 from edge.cli import main as cli_main
 from edge.errors import BundleError
 from tests.servicekit import make_config, serving

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.bundle import verify
-from edge.case import parse_case
-from edge.decision import cost_matrix, decide, softmax
+from edge.inference.bundle import verify
+from edge.clinical.case import parse_case
+from edge.clinical.decision_rule import cost_matrix, decide, softmax
 from edge.errors import BundleError
-from edge.model import RuntimeOptions, TriageModel
-from edge.triage import DEGRADED_LEVEL, Triager
+from edge.inference.session import RuntimeOptions, TriageModel
+from edge.inference.triager import DEGRADED_LEVEL, Triager
 
 
 def copy_bundle(src: Path, dst: Path) -> Path:

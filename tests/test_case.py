@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.case import CASE_FIELDS, MAX_COMPLAINT_CHARS, NUMERIC_BOUNDS, parse_case
+from edge.clinical.case import CASE_FIELDS, MAX_COMPLAINT_CHARS, NUMERIC_BOUNDS, parse_case
 from edge.errors import CaseError
 
 

@@ -9,7 +9,7 @@ try:
     cli.main(["eval", "--help"])
 except SystemExit:
     pass
-print("serve" if "edge.commands.serve" in sys.modules else "-", "flask" if "flask" in sys.modules else "-")
+print("serve" if "edge.cli.serve" in sys.modules else "-", "flask" if "flask" in sys.modules else "-")
 """
 
 

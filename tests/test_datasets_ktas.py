@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.datasets import DatasetError, ktas
+from edge.clinical.datasets import DatasetError, ktas
 
 HEADER = ("Group;Sex;Age;Patients number per hour;Arrival mode;Injury;Chief_complain;Mental;Pain;NRS_pain;"
           "SBP;DBP;HR;RR;BT;Saturation;KTAS_RN;Diagnosis in ED;Disposition;KTAS_expert;Error_group;"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.datasets import DatasetError
-from edge.datasets.mimic import fahrenheit_to_celsius, load, parse_pain
+from edge.clinical.datasets import DatasetError
+from edge.clinical.datasets.mimic import fahrenheit_to_celsius, load, parse_pain
 
 TRIAGE_HEADER = ["subject_id", "stay_id", "temperature", "heartrate", "resprate", "o2sat", "sbp", "dbp",
                  "pain", "acuity", "chiefcomplaint"]

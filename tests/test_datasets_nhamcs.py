@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.datasets import nhamcs
+from edge.clinical.datasets import nhamcs
 from tests.conftest import SHARED_DATA
 
 LABELS = {"10501": "Chest pain", "14200": "Shortness of breath", "10100": "Fever", "89990": "Blank"}

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from edge import metrics
-from edge.datasets import ktas, mimic
-from edge.model import TriageModel
-from edge.triage import Triager
+from edge.clinical import evaluation_metrics as metrics
+from edge.clinical.datasets import ktas, mimic
+from edge.inference.session import TriageModel
+from edge.inference.triager import Triager
 from tests import test_datasets_ktas as ktas_fixture
 from tests import test_datasets_mimic as mimic_fixture
 
@@ -164,8 +164,8 @@ def test_shipped_bundle_is_the_default(tmp_path: Path) -> None:
 
 
 def test_critical_outcome_is_reported_beside_the_nurse() -> None:
-    from edge.commands.evaluate import admitted, critical_outcome, subgroups
-    from edge.datasets import nhamcs
+    from edge.cli.evaluate import admitted, critical_outcome, subgroups
+    from edge.clinical.datasets import nhamcs
 
     labels = {"10501": "Chest pain", "10100": "Fever"}
     rows = [{"IMMEDR": level, "RFV1": 10501, "AGE": 70, "SEX": 2, "ADMIT": 1 if crit else -7,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from edge.case import TriageCase
-from edge.model import TriageModel
-from edge.scheduler import Scheduler
-from edge.triage import MAX_EXPLAIN_SPANS, Triager, explain_variants
+from edge.clinical.case import TriageCase
+from edge.inference.session import TriageModel
+from edge.service.scheduler import Scheduler
+from edge.inference.triager import MAX_EXPLAIN_SPANS, Triager, explain_variants
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,9 @@ def _counting(model: TriageModel) -> list[int]:
     sizes: list[int] = []
     real = model.probabilities
 
-    def probabilities(cases, max_tokens=None):
+    def probabilities(cases, *args, **kwargs):  # max_tokens, scale: whatever the triager passes
         sizes.append(len(cases))
-        return real(cases, max_tokens)
+        return real(cases, *args, **kwargs)
 
     model.probabilities = probabilities  # type: ignore[method-assign]
     return sizes

@@ -17,8 +17,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from edge.bundle import REQUIRED_KEYS, verify  # noqa: E402
-from edge.model import TriageModel  # noqa: E402
+from edge.inference.bundle import REQUIRED_KEYS, verify  # noqa: E402
+from edge.inference.session import TriageModel  # noqa: E402
 from tests.conftest import REPO, SHARED_DATA  # noqa: E402
 from tests.test_datasets_ktas import HEADER  # noqa: E402
 
@@ -99,7 +99,7 @@ def test_smoke_graph_is_int8_and_matches_the_contract(smoke_bundle: tuple[Path, 
     inputs = {i.name: i for i in graph.graph.input}
     assert set(inputs) == {"input_ids", "attention_mask", "features"}
     model = TriageModel.load(out)
-    from edge.case import TriageCase
+    from edge.clinical.case import TriageCase
 
     probs = model.probabilities([TriageCase(complaint="chest pain", age=70, hr=120), TriageCase(complaint="rash")])
     assert probs.shape == (2, 5)
@@ -124,8 +124,8 @@ def test_smoke_bundle_answers_in_both_scales(smoke_bundle: tuple[Path, dict], da
     protocol report and int8 gate; the runtime answers in either scale."""
     if not (data_root / "nhamcs-ed-2016-2020" / "ed2020_sas.zip").is_file():
         pytest.skip("NHAMCS data absent: the build makes a KTAS-only bundle")
-    from edge.case import TriageCase
-    from edge.triage import Triager
+    from edge.clinical.case import TriageCase
+    from edge.inference.triager import Triager
 
     out, result = smoke_bundle
     manifest = verify(out).manifest

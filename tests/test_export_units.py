@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from edge.case import TriageCase  # noqa: E402
-from edge.decision import decide, softmax  # noqa: E402
+from edge.clinical.case import TriageCase  # noqa: E402
+from edge.clinical.decision_rule import decide, softmax  # noqa: E402
 from export import calibrate, encoders, vocab  # noqa: E402
 from export.data import reason_for_visit_texts, transfer_cases  # noqa: E402
 
@@ -36,7 +36,7 @@ def test_weight_only_int8_graph_matches_fp32_closely(tmp_path: Path) -> None:
     import torch
 
     from export import modeling, onnx_export
-    from edge.features import N_FEATURES
+    from edge.clinical.features import N_FEATURES
 
     encoder = modeling.tiny_bert(60, seed=0)
     model = modeling.FusedClassifier(encoder, modeling.FusionHead(32))
@@ -131,7 +131,7 @@ def test_head_stays_free_of_dynamic_activation_quantization(tmp_path: Path, reci
     still come out without DynamicQuantizeLinear, under the shipped recipe and a dynamic one."""
     import onnx
 
-    from edge.features import N_FEATURES
+    from edge.clinical.features import N_FEATURES
     from export import modeling, onnx_export
 
     model = modeling.FusedClassifier(modeling.tiny_bert(60, seed=0), modeling.FusionHead(32))

@@ -1,14 +1,14 @@
-"""Structured features (shared by build and run time) and the DESIGN.md metric definitions."""
+"""Structured features (shared by build and run time) and the metric definitions of docs/design.md."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge.case import parse_case
-from edge.features import FEATURE_NAMES, N_FEATURES, encode_case, encode_cases, feature_spec
-from edge.metrics import compute
-from edge.protocol import findings, pain_site, protocol_level
+from edge.clinical.case import parse_case
+from edge.clinical.features import FEATURE_NAMES, N_FEATURES, encode_case, encode_cases, feature_spec
+from edge.clinical.evaluation_metrics import compute
+from edge.clinical.protocol import findings, pain_site, protocol_level
 
 
 def test_missing_values_are_flagged_and_centred() -> None:
@@ -63,7 +63,7 @@ def test_metrics_follow_design_definitions() -> None:
 
 
 def test_nurse_on_visible_rows_matches_provenance(ktas_csv) -> None:
-    from edge.datasets import ktas
+    from edge.clinical.datasets import ktas
 
     data = ktas.load(ktas_csv)
     m = compute([c.truth for c in data.cases], [c.nurse for c in data.cases])

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.audit import AuditLog
-from edge.case import TriageCase
+from edge.service.audit import AuditLog
+from edge.clinical.case import TriageCase
 from edge.errors import EdgeError
-from edge.private_files import ensure_private
-from edge.triage import Triager
+from edge.service.private_files import ensure_private
+from edge.inference.triager import Triager
 
 
 def _mode(path: Path) -> int:

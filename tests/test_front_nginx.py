@@ -1,4 +1,4 @@
-"""The ward-network front (edge.front) through a real nginx on an ephemeral loopback port: the
+"""The ward-network front (edge.service.front) through a real nginx on an ephemeral loopback port: the
 rendered config passes ``nginx -t``; TLS answers; size, header and protocol errors are JSON in
 the API's error shape; a slow client is cut off by nginx while /livez keeps answering; ward
 clients are seen by their own address (not as loopback) by the service."""
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.testing.nginx_front import check_config, free_port, nginx_binary, running_front, write_config
+from tests.kit.nginx_front import check_config, free_port, nginx_binary, running_front, write_config
 from tests.servicekit import make_config, serving
 
 pytestmark = pytest.mark.skipif(nginx_binary() is None, reason="nginx not installed (apt-get install nginx; "

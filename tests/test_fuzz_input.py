@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge.case import CASE_FIELDS, parse_case
+from edge.clinical.case import CASE_FIELDS, parse_case
 from edge.errors import CaseError
 from tests.servicekit import make_config, serving
 
@@ -121,7 +121,7 @@ def test_ten_thousand_fuzzed_numeric_bodies_never_5xx(tiny_bundle: Path, tmp_pat
     layer (no sockets: fast); every answer is 200 or a 4xx JSON error, and none echoes a number."""
     import random
 
-    from edge.app import create_app
+    from edge.service.app import create_app
 
     rng = random.Random(11)
     config = make_config(tmp_path, tiny_bundle, deadline_ms=2000)

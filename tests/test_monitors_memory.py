@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge.monitors import memory
-from edge.testing import fake_boards as fb
+from edge.board import memory
+from tests.kit import fake_boards as fb
 
 
 def test_reads_cgroup_psi_and_meminfo(tmp_path):
@@ -101,7 +101,7 @@ def test_real_root_never_raises():
 
 
 def test_report_combines_thermal_and_memory_checks(tmp_path):
-    from edge.monitors import report
+    from edge.board import report
 
     board = fb.raspberry_pi_4(tmp_path)
     checks = report.describe(board.root, board.throttle_command)

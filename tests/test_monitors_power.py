@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from edge.monitors import power, report
-from edge.monitors.sampler import Monitor, read_snapshot
-from edge.testing import fake_boards as fb, fake_power as fp
+from edge.board import power, report
+from edge.board.sampler import Monitor, read_snapshot
+from tests.kit import fake_boards as fb, fake_power as fp
 
 BREAKS = {"missing": "missing", "garbage": "garbage", "directory": "unreadable", "loop": "unreadable"}
 if os.geteuid() != 0:  # root reads chmod-000 files anyway

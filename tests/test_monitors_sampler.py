@@ -8,10 +8,10 @@ import threading
 
 import pytest
 
-from edge.monitors import memory, sampler, thermal
-from edge.monitors.sampler import HealthSnapshot, Monitor, MonitorConfig
-from edge.policy import Policy, PolicyConfig
-from edge.testing import fake_boards as fb
+from edge.board import memory, sampler, thermal
+from edge.board.sampler import HealthSnapshot, Monitor, MonitorConfig
+from edge.board.policy import Policy, PolicyConfig
+from tests.kit import fake_boards as fb
 
 
 class FakeClock:
@@ -54,14 +54,14 @@ def test_broken_sensors_and_missing_protections_in_snapshot(tmp_path):
 
 
 def test_warnings_logged_once_not_every_sample(tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="edge.monitors")
+    caplog.set_level(logging.WARNING, logger="edge.board")
     board = fb.raspberry_pi_4(tmp_path)
     board.remove_memory_controller()
     board.psi_off("disabled")
     monitor = Monitor(board.monitor_config())
     for _ in range(3):
         monitor.sample_once()
-    warned = [r.getMessage() for r in caplog.records if r.name == "edge.monitors"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "edge.board"]
     assert len(warned) == 2
     assert any("memory_controller_missing" in m and "does not enforce memory limits" in m for m in warned)
     assert any("psi_unavailable" in m for m in warned)
@@ -121,7 +121,7 @@ def test_reader_bug_keeps_last_snapshot(tmp_path, monkeypatch, caplog):
         raise RuntimeError("driver bug")
 
     monkeypatch.setattr(thermal, "read", explode)
-    caplog.set_level(logging.ERROR, logger="edge.monitors")
+    caplog.set_level(logging.ERROR, logger="edge.board")
     assert monitor.sample_once() is first
     assert monitor.sample_failures == 1
     monkeypatch.setattr(sampler.thermal, "read", explode)

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from edge.monitors import thermal
-from edge.monitors.thermal import ZoneLimits
-from edge.testing import fake_boards as fb
+from edge.board import thermal
+from edge.board.thermal import ZoneLimits
+from tests.kit import fake_boards as fb
 
 # break mode -> the error code the monitor must report
 BREAKS = {"missing": "missing", "garbage": "garbage", "directory": "unreadable", "loop": "unreadable"}

@@ -73,7 +73,7 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize("target,python", [("aarch64", "3.11"), ("aarch64", "3.10"), ("x86_64", "3.11")])
 def test_bundle_builds_and_its_wheels_resolve_offline(tmp_path: Path, target: str, python: str) -> None:
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     model = tmp_path / "models" / "triage-minilm-int8"
     build_tiny_bundle(model)
@@ -140,7 +140,7 @@ def test_verify_arm_runs_under_qemu_on_a_tiny_bundle(tmp_path: Path) -> None:
         pytest.skip(f"KTAS data not found at {data}")
     if shutil.which("qemu-aarch64-static") is None:
         pytest.skip("qemu-aarch64-static missing (apt-get install qemu-user-static)")
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     model = tmp_path / "models" / "triage-minilm-int8"
     build_tiny_bundle(model)

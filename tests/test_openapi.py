@@ -12,11 +12,11 @@ import jsonschema
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from edge.case import CASE_FIELDS, NUMERIC_BOUNDS
+from edge.clinical.case import CASE_FIELDS, NUMERIC_BOUNDS
 from tests.servicekit import make_config, serving
 
 TOKEN = "t" * 40
-# The web pages' blueprint and its static files are not the integration API (see edge/openapi.py).
+# The web pages' blueprint and its static files are not the integration API (see edge/service/openapi.py).
 NOT_API = ("web.", "static")
 
 
@@ -62,7 +62,7 @@ def test_the_case_schema_is_edge_case_with_its_bounds(spec: dict[str, Any]) -> N
     for name, (low, high, _) in NUMERIC_BOUNDS.items():
         assert (case["properties"][name]["minimum"], case["properties"][name]["maximum"]) == (low, high)
     undocumented = [n for n, s in case["properties"].items() if s.get("description") == "undocumented"]
-    assert not undocumented, f"edge/api_schemas.py cannot describe case fields {undocumented}"
+    assert not undocumented, f"edge/service/api_schemas.py cannot describe case fields {undocumented}"
 
 
 def _validator(spec: dict[str, Any], name: str) -> jsonschema.Draft202012Validator:

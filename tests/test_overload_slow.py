@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.overload import measure
-from edge.testing.nginx_front import nginx_binary
+from tests.kit.nginx_front import nginx_binary
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ import logging
 
 import pytest
 
-from edge.monitors.sampler import HealthSnapshot, read_snapshot
-from edge.policy import (MEMORY_STATES, POLICY_TABLE, THERMAL_STATES, LevelTracker, Policy, PolicyConfig,
+from edge.board.sampler import HealthSnapshot, read_snapshot
+from edge.board.policy import (MEMORY_STATES, POLICY_TABLE, THERMAL_STATES, LevelTracker, Policy, PolicyConfig,
                          PolicyDecision)
-from edge.testing import fake_boards as fb
+from tests.kit import fake_boards as fb
 
 
 class Driver:
@@ -24,7 +24,7 @@ class Driver:
 
 
 def test_pi4_walks_every_thermal_state_with_sustain_and_hysteresis(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="edge.policy")
+    caplog.set_level(logging.INFO, logger="edge.board.policy")
     board = fb.raspberry_pi_4(tmp_path, temp_c=50.0)
     drive = Driver(board)
     assert drive.at(0).thermal_state == "normal"
@@ -70,7 +70,7 @@ def test_pi4_walks_every_thermal_state_with_sustain_and_hysteresis(tmp_path, cap
     assert [(t.old, t.new) for t in recent] == [("normal", "warm"), ("warm", "hot"), ("hot", "critical"),
                                                 ("critical", "hot"), ("hot", "normal")]
     assert all(t.at > 0 for t in recent)
-    messages = [r.getMessage() for r in caplog.records if r.name == "edge.policy"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "edge.board.policy"]
     assert any("thermal hot→critical (max 86.0 °C" in m for m in messages)
     assert [r.levelno for r in caplog.records if "→" in r.getMessage()] == \
         [logging.WARNING] * 3 + [logging.INFO] * 2

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edge.case import parse_case
-from edge.model import TriageModel
-from edge.triage import Triager
+from edge.clinical.case import parse_case
+from edge.inference.session import TriageModel
+from edge.inference.triager import Triager
 
 REPO = Path(__file__).resolve().parents[1]
 LINES = [

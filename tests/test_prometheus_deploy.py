@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.testing.fake_boards import raspberry_pi_4
+from tests.kit.fake_boards import raspberry_pi_4
 from tests.servicekit import make_config, serving
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge import rules
-from edge.case import ARRIVALS, MENTAL_STATES, NUMERIC_BOUNDS, TriageCase
+from edge.clinical import rules
+from edge.clinical.case import ARRIVALS, MENTAL_STATES, NUMERIC_BOUNDS, TriageCase
 
 C = TriageCase
 

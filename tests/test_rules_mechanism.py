@@ -2,8 +2,8 @@
 
 import pytest
 
-from edge.case import parse_case
-from edge.rules import RULES_BY_ID
+from edge.clinical.case import parse_case
+from edge.clinical.rules import RULES_BY_ID
 
 
 @pytest.mark.parametrize("complaint, fires", [

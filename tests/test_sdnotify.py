@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge import sdnotify
+from edge.service import sdnotify
 
 
 @pytest.fixture

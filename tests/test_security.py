@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from edge.errors import EdgeError
-from edge.security import AccessPolicy, is_loopback_client, read_token_file
+from edge.service.access import AccessPolicy, is_loopback_client, read_token_file
 from tests.servicekit import Client, make_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def test_access_matrix() -> None:
 
 def test_remote_client_through_the_app(tiny_bundle: Path, tmp_path: Path) -> None:
     """The app applies the policy to the peer address (X-Forwarded-For is not trusted)."""
-    from edge.app import create_app
+    from edge.service.app import create_app
 
     config = make_config(tmp_path, tiny_bundle, token_file=str(_token_file(tmp_path)))
     app = create_app(config, monitor=False, audit=False)

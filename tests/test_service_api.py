@@ -175,7 +175,7 @@ def test_admin_needs_the_token(served) -> None:
 
 
 def test_reload_swaps_a_good_bundle_and_keeps_serving_on_a_bad_one(served, tiny_bundle: Path, tmp_path: Path) -> None:
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     client, app = served
     auth = {"Authorization": "Bearer " + "t" * 40}
@@ -196,7 +196,7 @@ def test_reload_swaps_a_good_bundle_and_keeps_serving_on_a_bad_one(served, tiny_
 
 
 def test_unwritable_audit_path_is_a_clear_start_error(tiny_bundle: Path, tmp_path: Path) -> None:
-    from edge.app import create_app
+    from edge.service.app import create_app
     from edge.errors import EdgeError
 
     blocker = tmp_path / "file"
@@ -226,7 +226,7 @@ def test_the_shipped_bundle_serves(tmp_path: Path) -> None:
 def test_requests_during_a_swap_get_the_old_or_the_new_model(served, tiny_bundle: Path, tmp_path: Path) -> None:
     import threading
 
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     client, _ = served
     auth = {"Authorization": "Bearer " + "t" * 40}

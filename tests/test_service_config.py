@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import DEFAULT_MODEL_DIR, ConfigError, ServiceConfig, load_config
+from edge.service.config import DEFAULT_MODEL_DIR, ConfigError, ServiceConfig, load_config
 
 
 def test_defaults_are_loopback_and_the_shipped_bundle() -> None:
@@ -66,3 +66,23 @@ def test_example_config_in_systemd_loads() -> None:
     if not example.is_file():
         pytest.skip("no example config")
     assert load_config(example, env={}).host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("text, code, field", [
+    ("[policy]\nwarm_cc = 60.0\n", "config_unknown_key", "policy.warm_cc"),
+    ("[policy]\ncgroup_critical_fraction = 1.5\n", "config_invalid", "policy.cgroup_critical_fraction"),
+    ("[policy]\nwarm_c = 'hot'\n", "config_invalid", "policy.warm_c"),
+    ("[policy]\nblind_state = 'tepid'\n", "config_invalid", "policy.blind_state"),
+    ("[policy]\nwarm_c = 90.0\n", "config_invalid", "policy.hot_c"),
+    ("[monitor]\ninterval = 1.0\n", "config_unknown_key", "monitor.interval"),
+    ("[monitor]\ncommand_timeout_s = 0\n", "config_invalid", "monitor.command_timeout_s"),
+    ("[monitor]\nthrottle_command = 'vcgencmd'\n", "config_invalid", "monitor.throttle_command"),
+    ("[web]\nqueue_size = 0\n", "config_invalid", "web.queue_size"),
+])
+def test_table_typos_and_out_of_range_values_fail_at_start_naming_the_key(tmp_path: Path, text: str, code: str,
+                                                                          field: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, env={})
+    assert error.value.code == code and error.value.field == field and field in error.value.message

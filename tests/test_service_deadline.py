@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.model import TriageModel
-from edge.triage import DEGRADED_LEVEL
+from edge.inference.session import TriageModel
+from edge.inference.triager import DEGRADED_LEVEL
 from tests.servicekit import SlowTriager, make_config, serving
 
 MARGIN_S = 0.4

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from edge.testing.fake_boards import raspberry_pi_4
+from tests.kit.fake_boards import raspberry_pi_4
 from tests.servicekit import make_config, serving
 
 CASE = {"complaint": "ankle sprain", "age": 30}

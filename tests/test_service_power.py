@@ -11,7 +11,7 @@ from typing import Callable
 
 import pytest
 
-from edge.testing import fake_boards as fb, fake_power as fp
+from tests.kit import fake_boards as fb, fake_power as fp
 from tests.servicekit import make_config, serving
 
 CANARY = "canary-complaint-okapi"

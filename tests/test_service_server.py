@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.model import TriageModel
+from edge.inference.session import TriageModel
 from tests.servicekit import Client, SlowTriager, make_config, serving
 from tests.test_security import _start_serve, _token_file
 
@@ -94,7 +94,7 @@ def _check(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_check_passes_on_a_good_bundle_and_fails_on_a_bad_one(tiny_bundle, tmp_path) -> None:
-    from edge.testing.fake_boards import raspberry_pi_4
+    from tests.kit.fake_boards import raspberry_pi_4
 
     board = raspberry_pi_4(tmp_path / "pi4")
     good = _check("--model", str(tiny_bundle), "--monitor-root", str(board.root))

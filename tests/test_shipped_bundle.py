@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not (SHIPPED_BUNDLE / "manifest.json").is_file()
 
 
 def _sample_cases(ktas_csv, n: int = 50):
-    from edge.datasets import ktas
+    from edge.clinical.datasets import ktas
 
     rows = ktas.load(ktas_csv).cases
     step = max(1, len(rows) // n)
@@ -33,7 +33,7 @@ def test_graph_has_no_dynamic_activation_quantization() -> None:
 
 
 def test_probabilities_do_not_depend_on_batch_neighbours(ktas_csv) -> None:
-    from edge.model import RuntimeOptions, TriageModel
+    from edge.inference.session import RuntimeOptions, TriageModel
 
     model = TriageModel.load(SHIPPED_BUNDLE, RuntimeOptions(intra_op_threads=1))
     cases = _sample_cases(ktas_csv)

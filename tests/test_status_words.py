@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edge.testing.fake_boards import FakeBoard
+from tests.kit.fake_boards import FakeBoard
 from edge.web.words import WARNING_WORDS, model_card, warning_in_words
 from tests.conftest import SHIPPED_BUNDLE
 from tests.servicekit import make_config, serving
 
 
 def test_every_warning_code_the_monitors_raise_has_words() -> None:
-    from edge.monitors import memory, thermal
+    from edge.board import memory, thermal
 
     codes = set(thermal.WARNING_TEXT) | {memory.MEMORY_CONTROLLER_MISSING, memory.MEMORY_LIMIT_UNSET,
                                          memory.PSI_UNAVAILABLE, memory.CGROUP_V2_UNAVAILABLE}

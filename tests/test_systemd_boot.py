@@ -27,7 +27,7 @@ def test_boot_ready_watchdog_restart_and_state_kept(tmp_path: Path) -> None:
     import platform
 
     import build_bundle
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     model = REPO / "models" / "triage-minilm-int8"
     if not (model / "manifest.json").exists():

@@ -97,7 +97,7 @@ def test_front_security_exposure_at_most_2() -> None:
 
 
 def test_front_contract_directives() -> None:
-    from edge.front import FrontSettings
+    from edge.service.front import FrontSettings
 
     d = _directives(FRONT.read_text())
     assert d["DynamicUser"] == ["yes"] and d["NoNewPrivileges"] == ["yes"]
@@ -153,7 +153,7 @@ def test_service_contract_directives() -> None:
 
 
 def test_example_config_loads_with_the_service_loader(tmp_path: Path) -> None:
-    config = pytest.importorskip("edge.config", reason="edge.config (service) not present")
+    config = pytest.importorskip("edge.service.config", reason="edge.service.config (service) not present")
     loaded = config.load_config(UNITS / "config.toml.example", env={})
     assert loaded.host == "127.0.0.1", "the shipped example must bind loopback only"
     env = {}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from edge.case import TriageCase
+from edge.clinical.case import TriageCase
 from edge.web.queue import CaseQueue, needs_staff_now
-from edge.web.settings import settings_from
+from edge.service.config_tables import web_settings as settings_from
 from edge.web.strings import EN
 
 WEB = Path(__file__).resolve().parents[1] / "edge" / "web"
@@ -19,8 +19,8 @@ LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
 @pytest.fixture
 def app(tmp_path: Path, tiny_bundle: Path):
-    from edge.app import create_app
-    from edge.config import ServiceConfig
+    from edge.service.app import create_app
+    from edge.service.config import ServiceConfig
 
     config = ServiceConfig(model_dir=str(tiny_bundle), audit_db=str(tmp_path / "audit.sqlite3"),
                            audit_key_file=str(tmp_path / "audit.key"), deadline_ms=5000.0).validate()
@@ -140,8 +140,8 @@ def test_web_settings_refuse_unknown_keys_and_bad_values():
 
 
 def test_web_table_of_the_service_config_reaches_the_pages_and_typos_fail_at_start(tmp_path, tiny_bundle):
-    from edge.app import create_app
-    from edge.config import ServiceConfig
+    from edge.service.app import create_app
+    from edge.service.config import ServiceConfig
     from edge.errors import EdgeError
 
     base = {"model_dir": str(tiny_bundle), "audit_db": str(tmp_path / "audit.sqlite3"),

@@ -18,8 +18,8 @@ LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 
 @pytest.fixture
 def app(tmp_path: Path, tiny_bundle: Path):
-    from edge.app import create_app
-    from edge.config import ServiceConfig
+    from edge.service.app import create_app
+    from edge.service.config import ServiceConfig
 
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")

@@ -6,7 +6,7 @@ The operation has one resource input (the Bundle of triage facts) and one resour
 RiskAssessment), so by the FHIR operations rules both travel bare, without a ``Parameters``
 wrapper. The body is a ``Bundle`` (any type: collection, transaction…) as an EHR sends it.
 
-The answer comes from the very path the JSON API uses (``edge.app._decide``): the same scheduler,
+The answer comes from the very path the JSON API uses (``edge.service.answering``, read by ``edge.service.http_request``): the same scheduler,
 deadline (``?deadline_ms=``), ``?strict=1``/``?explain=1``, audit record, telemetry and listeners.
 Every error is an ``OperationOutcome`` with the JSON API's machine code and HTTP status.
 """
@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, json, request
+from flask import Blueprint, Response, current_app, json, request
 from werkzeug.exceptions import HTTPException
 
-from edge.case import parse_case
+from edge.clinical.case import parse_case
 from edge.errors import CaseError, EdgeError
 from edge.fhir.inbound import read_bundle
 from edge.fhir.outbound import operation_outcome, risk_assessment
+from edge.service import http_request
+from edge.service.answering import source_tag
+from edge.service.http_request import json_body
+from edge.service.state import ServiceState
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -37,9 +41,8 @@ def create_blueprint() -> Blueprint:
 
     @bp.post(TRIAGE_PATH)
     def triage() -> Response:
-        from edge import app as api  # the JSON API's own triage path; imported late (app imports us)
-
-        inbound = read_bundle(api._json_body())
+        service: ServiceState = current_app.extensions["edge"]
+        inbound = read_bundle(json_body())
         if request.args.get("scale") is not None:
             inbound.case["scale"] = request.args["scale"]
             inbound.sources["scale"] = "scale"
@@ -49,7 +52,8 @@ def create_blueprint() -> Blueprint:
             # Point at the element that supplied the field (the message already names the field).
             error.field = inbound.sources.get(error.field or "", error.field)
             raise
-        result = api._decide([case])[0]
+        source = source_tag(request.headers.get("X-Edge-Source"))
+        result = http_request.triage(service, [case], source=source).results[0].to_dict()
         return _fhir(risk_assessment(result, inbound))
 
     @bp.errorhandler(EdgeError)

@@ -1,4 +1,4 @@
-"""The FHIR route in the service's OpenAPI document (edge/openapi.py). The FHIR resources are
+"""The FHIR route in the service's OpenAPI document (edge/service/openapi.py). The FHIR resources are
 described loosely (their resourceType and the elements this device always writes); their full
 definitions are FHIR R4's, which the tests validate against with fhir.resources."""
 

@@ -4,14 +4,23 @@ live beside this file; nothing is fetched from elsewhere."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import TYPE_CHECKING
 
-from edge.web.routes import register_routes
 from edge.web.settings import WebSettings
+
+if TYPE_CHECKING:
+    from flask import Blueprint
 
 
 def create_blueprint(settings: WebSettings | None = None) -> Blueprint:
-    """``settings`` override the service's ``[web]`` table / ``app.config["EDGE_WEB"]``."""
+    """``settings`` override the service's ``[web]`` table."""
+    # Flask and the routes are imported here, not at the top: the configuration reads
+    # edge.web.settings (and `edge-triage eval` reads the configuration without any web server),
+    # and the routes read the service state, which reads the configuration.
+    from flask import Blueprint
+
+    from edge.web.routes import register_routes
+
     blueprint = Blueprint("web", __name__, template_folder="templates", static_folder="static",
                           static_url_path="/ui/static")
     register_routes(blueprint, settings)

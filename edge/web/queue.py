@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from edge.case import TriageCase
+from edge.clinical.case import TriageCase
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -5,19 +5,25 @@ session; every post carries the CSRF header unless it is a bearer-token machine 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 
+from edge.clinical.case import parse_case
+from edge.errors import EdgeError
+from edge.service import http_request
+from edge.service.state import ServiceState
 from edge.web.queue import needs_staff_now
 from edge.web.security import CSRF_FIELD, CSRF_HEADER, SECURITY_HEADERS, WebSession, bearer_token, is_loopback
-from edge.web.service import dispatch, edge_state
-from edge.web.settings import WebSettings, settings_from
+from edge.service.config_tables import web_settings
+from edge.web.settings import WebSettings
 from edge.web.state import WebState, web_state
 from edge.web.status import status_view
 
+log = logging.getLogger(__name__)
 KIOSK_FIELDS = ("complaint", "age", "sex", "pain")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -29,18 +35,35 @@ def _error(code: str, message: str, status: int, field: str | None = None) -> tu
     return jsonify({"error": body}), status
 
 
+def _triage(payload: Any, *, source: str, explain: bool) -> tuple[int, dict[str, Any]]:
+    """The pages' triage: the API's own path (edge.service.answering), called in-process after the
+    page's access and CSRF checks; errors come back as the API's JSON error body and status."""
+    service: ServiceState = current_app.extensions["edge"]
+    try:
+        case = parse_case(payload)
+        result = http_request.triage(service, [case], source=source, from_query=False, explain=explain)
+    except EdgeError as error:
+        return error.http_status, error.to_dict()
+    except Exception as error:  # the kiosk must still send the patient to a person
+        log.error("unexpected %s triaging for the %s page", type(error).__name__, source)  # type only: no PHI
+        return 500, EdgeError("internal_error", "Internal error; the event was logged.", http_status=500).to_dict()
+    return 200, result.results[0].to_dict()
+
+
 def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
     def ws() -> WebState:
         return web_state(current_app, explicit)
+
+    def service() -> ServiceState:
+        return current_app.extensions["edge"]
 
     @bp.record_once
     def _validate(setup_state: Any) -> None:
         # A typo in the service's [web] table is refused at start, like every other setting,
         # not at the first request.
-        service = setup_state.app.extensions.get("edge")
-        from_service = getattr(getattr(service, "config", None), "web", None)
-        if explicit is None and from_service:
-            settings_from(from_service)
+        service: ServiceState | None = setup_state.app.extensions.get("edge")
+        if explicit is None and service is not None:
+            web_settings(service.config.web)
 
     @bp.before_app_request
     def _attach() -> None:
@@ -68,7 +91,7 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
         state = ws()
         presented = bearer_token(request)
         if presented is not None:
-            return "bearer" if state.token_check(presented) else None
+            return "bearer" if state.token_ok(presented) else None
         if is_loopback(request.remote_addr):
             return "loopback"
         return "session" if g.web_session.staff and not g.web_session.fresh else None
@@ -122,7 +145,7 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
             return jsonify({"action": "fix", "field": "complaint", "message": t["kiosk.need_complaint"]}), 400
         # No explain: the patient sees only the next step, and the basis costs model passes per
         # word. The staff board asks for it when a nurse triages (or re-triages) the case.
-        status, result = dispatch("POST", "/v1/triage", body=case, source="kiosk")
+        status, result = _triage(case, source="kiosk", explain=False)
         if status == 400 and isinstance(result.get("error"), dict):
             field = str(result["error"].get("field") or "")
             label = t.get(f"field.{field}", "")
@@ -146,7 +169,7 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
             state = ws()
             if not state.signer.csrf_ok(g.web_session, request.form.get(CSRF_FIELD)):
                 error = state.strings["error.generic"]
-            elif state.token_check(request.form.get("token", "").strip()):
+            elif state.token_ok(request.form.get("token", "").strip()):
                 g.web_session.staff = True
                 g.web_session_changed = True
                 return redirect(target, code=303)
@@ -181,8 +204,11 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
             return denied_json()
         if not csrf_ok(access):
             return _error("csrf_failed", "Reload the page and try again.", 403)
-        status, result = dispatch("POST", "/v1/triage", body=request.get_json(silent=True),
-                                  source="staff", query={"explain": "1"})
+        try:
+            payload = http_request.json_body()
+        except EdgeError as error:
+            return jsonify(error.to_dict()), error.http_status
+        status, result = _triage(payload, source="staff", explain=True)
         if status != 200:
             return jsonify(result), status
         detail = ws().queue.get(str(result.get("request_id", "")))
@@ -205,10 +231,13 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
         detail = ws().queue.get(request_id)
         if detail and final_level != detail["level"] and not reason:
             return _error("reason_required", ws().strings["staff.need_reason"], 400, "reason")
-        status, answer = dispatch("POST", f"/v1/audit/{request_id}/ack", source="staff",
-                                  body={"final_level": final_level, "reason": reason or None})
-        if status >= 300:
-            return jsonify(answer), status
+        audit = service().audit
+        if audit is None:
+            return _error("audit_disabled", "The audit log is not enabled on this service.", 404)
+        try:
+            answer = audit.acknowledge(request_id, final_level, reason or None)
+        except EdgeError as error:
+            return jsonify(error.to_dict()), error.http_status
         ws().queue.acknowledge(request_id, final_level, reason or None)
         return jsonify({"request_id": request_id, "final_level": final_level, "audit": answer})
 
@@ -221,4 +250,4 @@ def register_routes(bp: Blueprint, explicit: WebSettings | None) -> None:
     def status_api() -> Any:
         if staff_access() is None:
             return denied_json()
-        return jsonify(status_view(edge_state(), ws().history, ws().stats, ws().power_history))
+        return jsonify(status_view(service(), ws().history, ws().stats, ws().power_history))

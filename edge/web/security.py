@@ -17,8 +17,7 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from flask import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -55,32 +54,6 @@ def bearer_token(request: Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
-
-
-class FileToken:
-    """The service token read from a file (re-read when the file changes), compared in constant
-    time. Used only when the service offers no token check of its own."""
-
-    def __init__(self, path: str | None) -> None:
-        self.path = Path(path) if path else None
-        self._cached: tuple[float, str] | None = None
-
-    def _current(self) -> str | None:
-        if self.path is None:
-            return None
-        try:
-            mtime = self.path.stat().st_mtime
-            if self._cached is None or self._cached[0] != mtime:
-                self._cached = (mtime, self.path.read_text(encoding="utf-8").strip())
-        except OSError:
-            return None
-        return self._cached[1] or None
-
-    def __call__(self, presented: str | None) -> bool:
-        expected = self._current()
-        if not expected or not presented:
-            return False
-        return hmac.compare_digest(expected.encode(), presented.encode())
 
 
 @dataclass
@@ -120,6 +93,3 @@ class SessionSigner:
         if session.fresh or not presented:
             return False
         return hmac.compare_digest(self.csrf_token(session), presented)
-
-
-TokenCheck = Callable[[str | None], bool]

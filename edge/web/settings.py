@@ -1,13 +1,9 @@
-"""Settings of the web pages: one dataclass, read from the service's ``[web]`` table (or
-``app.config["EDGE_WEB"]`` for an app built without one)."""
+"""Settings of the web pages: one dataclass, read from the service's ``[web]`` table and checked
+there with the rest of the configuration (edge.service.config_tables)."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, fields
-from typing import Any, Mapping
-
-from edge.errors import EdgeError
+from dataclasses import dataclass
 
 
 @dataclass
@@ -23,29 +19,3 @@ class WebSettings:
     session_max_age_s: float = 12 * 3600.0  # a remote staff sign-in lasts one shift
     language: str = "en"
     secret_key: str | None = None  # signs the web session cookie; random per process when unset
-    token_file: str | None = None  # only when the service has no security module of its own
-
-    def validate(self) -> "WebSettings":
-        for name in ("kiosk_idle_s", "result_idle_s", "staff_refresh_s", "status_refresh_s",
-                     "queue_max_age_s", "history_interval_s", "session_max_age_s"):
-            if getattr(self, name) <= 0:
-                raise EdgeError("config_invalid", f"web setting '{name}' must be above 0.", field=name)
-        for name in ("queue_size", "history_points"):
-            if getattr(self, name) < 1:
-                raise EdgeError("config_invalid", f"web setting '{name}' must be 1 or more.", field=name)
-        return self
-
-
-_NAMES = {f.name for f in fields(WebSettings)}
-
-
-def settings_from(values: Mapping[str, Any] | WebSettings | None) -> WebSettings:
-    if isinstance(values, WebSettings):
-        return values.validate()
-    values = dict(values or {})
-    unknown = sorted(set(values) - _NAMES)
-    if unknown:
-        raise EdgeError("config_unknown_key",
-                        f"Unknown web setting '{unknown[0]}'. Known: {', '.join(sorted(_NAMES))}.",
-                        field=unknown[0])
-    return dataclasses.replace(WebSettings(), **values).validate()

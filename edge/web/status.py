@@ -1,6 +1,6 @@
-"""The device-status view: one fixed JSON shape for the status page, assembled defensively from
-the service's monitor, policy, telemetry and model, so a missing part shows as "not available"
-instead of breaking the page. Never includes patient data."""
+"""The device-status view: one fixed JSON shape for the status page, read from the service's typed
+health snapshot, policy decision, telemetry and model; a part the service runs without (no monitor,
+no policy, no model) shows as "not available". Never includes patient data."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import time
 from collections import deque
 from typing import Any
 
+from edge.board.policy import thermal_thresholds, zone_limit_c
+from edge.board.sampler import HealthSnapshot
+from edge.service.state import ServiceState
 from edge.web.history import POWER_TOTAL, DecisionStats, PowerHistory, TemperatureHistory, power_readings
 from edge.web.words import model_card, warning_in_words
 
@@ -31,91 +34,64 @@ def plain(value: Any, depth: int = 0) -> Any:
     return str(value)
 
 
-def _first(source: dict[str, Any], *names: str) -> Any:
-    for name in names:
-        if source.get(name) not in (None, {}, []):
-            return source[name]
-    return None
-
-
-def _call(obj: Any, name: str) -> Any:
-    attr = getattr(obj, name, None)
-    try:
-        return attr() if callable(attr) else attr
-    except Exception:  # noqa: BLE001 - a failing part must not take the status page down
-        return None
-
-
-def _policy_thresholds(service: Any, raw_snapshot: Any) -> dict[str, tuple[float, float, float]]:
+def _policy_thresholds(service: ServiceState, snapshot: HealthSnapshot | None) -> dict[str, tuple[float, float, float]]:
     """Per zone, the (warm, hot, critical) temperatures the adaptive policy acts on: what the
     status page should colour by, rather than the kernel's raw trip points."""
-    config = getattr(getattr(service, "policy", None), "config", None)
-    limits = getattr(raw_snapshot, "zone_limits", None)
-    temps = getattr(raw_snapshot, "temperatures_c", None)
-    if config is None or not isinstance(temps, dict):
+    if service.policy is None or snapshot is None:
         return {}
-    try:
-        from edge.policy import thermal_thresholds, zone_limit_c
-
-        return {name: thermal_thresholds(zone_limit_c((limits or {}).get(name), config), config) for name in temps}
-    except (ImportError, AttributeError, TypeError, ValueError):
-        return {}
+    config = service.policy.config
+    return {name: thermal_thresholds(zone_limit_c(snapshot.zone_limits.get(name), config), config)
+            for name in snapshot.temperatures_c}
 
 
-def _temperatures(snap: dict[str, Any], history: TemperatureHistory,
+def _temperatures(snapshot: HealthSnapshot | None, history: TemperatureHistory,
                   thresholds: dict[str, tuple[float, float, float]]) -> list[dict[str, Any]]:
-    thermal = snap.get("thermal") if isinstance(snap.get("thermal"), dict) else snap
-    temps = _first(thermal, "temperatures_c", "temps", "temperatures") or {}
-    limits = _first(thermal, "zone_limits", "limits") or {}
-    kinds = _first(thermal, "zone_kinds") or {}
-    readings = {str(k): float(v) for k, v in dict(temps).items() if isinstance(v, (int, float))}
+    if snapshot is None:
+        return []
+    readings = {name: float(celsius) for name, celsius in snapshot.temperatures_c.items()}
     if not history.follows_monitor:
-        history.add(readings, at=snap.get("time") if isinstance(snap.get("time"), (int, float)) else None)
+        history.add(readings, at=snapshot.time)
     series = history.series()
     out = []
     for name, celsius in sorted(readings.items()):
-        limit = limits.get(name) or {}
+        limit = snapshot.zone_limits.get(name)
         warm, hot, critical = thresholds.get(name, (None, None, None))
-        out.append({"name": name, "kind": kinds.get(name), "celsius": round(celsius, 1),
-                    "trip_passive_c": limit.get("passive_c") if isinstance(limit, dict) else None,
-                    "trip_critical_c": limit.get("critical_c") if isinstance(limit, dict) else None,
+        out.append({"name": name, "kind": snapshot.zone_kinds.get(name), "celsius": round(celsius, 1),
+                    "trip_passive_c": limit.passive_c if limit else None,
+                    "trip_critical_c": limit.critical_c if limit else None,
                     "warm_c": warm, "hot_c": hot, "critical_c": critical,
                     "history": series.get(name, [])})
     return out
 
 
-def _power(snap: dict[str, Any], history: PowerHistory | None) -> dict[str, Any]:
+def _power(snapshot: HealthSnapshot | None, history: PowerHistory | None) -> dict[str, Any]:
     """Board power now (total and by rail, W), where it comes from, and the recent history."""
-    readings = power_readings(snap)
-    if history is not None and not history.follows_monitor:
-        history.add(readings, at=snap.get("time") if isinstance(snap.get("time"), (int, float)) else None)
+    readings = power_readings(snapshot) if snapshot is not None else {}
+    if history is not None and not history.follows_monitor and snapshot is not None:
+        history.add(readings, at=snapshot.time)
     series = history.series() if history is not None else {}
-    volts = snap.get("power_input_v")
-    return {"source": str(snap.get("power_source") or "none"), "total_w": readings.get(POWER_TOTAL),
-            "input_v": volts if isinstance(volts, (int, float)) else None,
+    return {"source": snapshot.power_source if snapshot is not None else "none", "total_w": readings.get(POWER_TOTAL),
+            "input_v": snapshot.power_input_v if snapshot is not None else None,
             "history": series.get(POWER_TOTAL, []),
             "rails": [{"name": name, "watts": round(watts, 3), "history": series.get(name, [])}
                       for name, watts in sorted(readings.items()) if name != POWER_TOTAL]}
 
 
-MEMORY_PREFIXES = ("mem_", "rss_", "cgroup_")
+MEMORY_FIELDS = ("mem_available_mb", "mem_total_mb", "rss_mb", "cgroup_current_mb", "cgroup_max_mb", "cgroup_high_mb")
 
 
-def _numbers(section: Any, prefixes: tuple[str, ...] = ("",), suffix: str = "") -> dict[str, Any]:
-    if not isinstance(section, dict):
+def _memory(snapshot: HealthSnapshot | None) -> dict[str, float]:
+    if snapshot is None:
         return {}
-    return {k: v for k, v in section.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and k.startswith(prefixes) and k.endswith(suffix)}
+    values = {name: getattr(snapshot, name) for name in MEMORY_FIELDS}
+    return {name: value for name, value in values.items() if value is not None}
 
 
-def _model(service: Any) -> dict[str, Any]:
-    runtime = getattr(service, "runtime", None)
-    triager = _call(runtime, "triager") if runtime is not None else None
-    triager = triager or _call(service, "triager")
-    model = getattr(triager, "model", None)
-    bundle = getattr(model, "bundle", None)
-    if bundle is None:
+def _model(service: ServiceState) -> dict[str, Any]:
+    model = service.runtime.triager.model
+    if model is None:
         return {"loaded": False}
+    bundle = model.bundle
     manifest = bundle.manifest
     return {"loaded": True, **bundle.identity(), "target": manifest.get("target"),
             "quantization": plain(manifest.get("quantization")), "created": manifest.get("created"),
@@ -123,48 +99,34 @@ def _model(service: Any) -> dict[str, Any]:
             "card": model_card(manifest)}
 
 
-def _policy(service: Any) -> dict[str, Any]:
-    policy = getattr(service, "policy", None)
+def _policy(service: ServiceState) -> dict[str, Any]:
+    policy = service.policy
     if policy is None:
         return {"available": False}
-    current = None
-    for name in ("decision", "current", "state", "snapshot"):
-        current = _call(policy, name)
-        if current is not None:
-            break
-    counts = plain(getattr(policy, "transition_counts", None) or {})
-    recent = plain(_call(policy, "transitions") or _call(policy, "recent_transitions") or [])
-    return {"available": True, "current": plain(current), "transition_counts": counts,
-            "recent": recent[-20:] if isinstance(recent, list) else []}
+    return {"available": True, "current": plain(policy.decision), "transition_counts": plain(policy.transition_counts),
+            "recent": plain(policy.transitions())[-20:]}
 
 
-def status_view(service: Any, history: TemperatureHistory, stats: DecisionStats,
+def status_view(service: ServiceState, history: TemperatureHistory, stats: DecisionStats,
                 power_history: PowerHistory | None = None) -> dict[str, Any]:
-    monitor = getattr(service, "monitor", None)
-    raw = _call(monitor, "snapshot") if monitor is not None else getattr(service, "snapshot", None)
-    snap = plain(raw)
-    snap = snap if isinstance(snap, dict) else {}
-    thermal = snap.get("thermal") if isinstance(snap.get("thermal"), dict) else snap
-    memory = snap.get("memory") if isinstance(snap.get("memory"), dict) else snap
-    throttle = _first(thermal, "throttle", "throttle_flags") or {}
+    snapshot = service.monitor.snapshot() if service.monitor is not None else service.snapshot
+    warnings = list(snapshot.warnings) if snapshot is not None else []
     decisions = stats.summary()
-    telemetry = getattr(service, "telemetry", None)
-    degraded = dict(getattr(telemetry, "degraded", None) or decisions["degraded"])
     return {
         "time": time.time(),
-        "monitor_available": bool(snap),
-        "temperatures": _temperatures(snap, history, _policy_thresholds(service, raw)),
-        "throttle": {k: bool(v) for k, v in dict(throttle).items()} if isinstance(throttle, dict) else {},
-        "cpu_freq_ratio": thermal.get("cpu_freq_ratio"),
-        "power": _power(snap, power_history),
-        "memory": _numbers(memory, MEMORY_PREFIXES),
-        "pressure": _numbers(_first(memory, "psi", "pressure"), suffix="avg10"),
-        "cgroup_events": _numbers(_first(memory, "cgroup_events")),
-        "warnings": [str(w) for w in (snap.get("warnings") or [])],
-        "warnings_text": [warning_in_words(str(w)) for w in (snap.get("warnings") or [])],
-        "sensor_errors": [str(e) for e in (snap.get("sensor_errors") or [])],
+        "monitor_available": snapshot is not None,
+        "temperatures": _temperatures(snapshot, history, _policy_thresholds(service, snapshot)),
+        "throttle": dict(snapshot.throttle) if snapshot is not None else {},
+        "cpu_freq_ratio": snapshot.cpu_freq_ratio if snapshot is not None else None,
+        "power": _power(snapshot, power_history),
+        "memory": _memory(snapshot),
+        "pressure": {k: v for k, v in snapshot.psi.items() if k.endswith("avg10")} if snapshot is not None else {},
+        "cgroup_events": dict(snapshot.cgroup_events) if snapshot is not None else {},
+        "warnings": warnings,
+        "warnings_text": [warning_in_words(w) for w in warnings],
+        "sensor_errors": list(snapshot.sensor_errors) if snapshot is not None else [],
         "latency": decisions,
-        "degraded": degraded,
+        "degraded": dict(service.telemetry.degraded) or decisions["degraded"],
         "policy": _policy(service),
         "model": _model(service),
     }

@@ -41,7 +41,7 @@ class LiveService:
 
     def stop(self) -> None:
         # EdgeServer.stop closes the sockets; the service parts (scheduler, monitor thread,
-        # audit log) stop separately, as edge.server.serve does after serve_forever returns.
+        # audit log) stop separately, as edge.service.server.serve does after serve_forever returns.
         self.server.stop()
         self.thread.join(10)
         self.state.stop()
@@ -61,10 +61,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def start_service(tmp_path: Path, tiny_bundle: Path) -> Iterator[Callable[..., LiveService]]:
-    from edge.app import create_app
-    from edge.config import ServiceConfig
-    from edge.server import EdgeServer
-    from edge.testing.fake_boards import raspberry_pi_4
+    from edge.service.app import create_app
+    from edge.service.config import ServiceConfig
+    from edge.service.server import EdgeServer
+    from tests.kit.fake_boards import raspberry_pi_4
 
     started: list[LiveService] = []
 

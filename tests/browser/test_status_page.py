@@ -18,8 +18,8 @@ EVALUATION = {"ktas_cv": {"accuracy": 0.612, "under_triage_rate": 0.081, "critic
 
 
 def _bundle_with_evaluation(path):
-    from edge.bundle import MANIFEST, write_manifest
-    from edge.testing.tiny_bundle import build_tiny_bundle
+    from edge.inference.bundle import MANIFEST, write_manifest
+    from tests.kit.tiny_bundle import build_tiny_bundle
 
     bundle = build_tiny_bundle(path)
     manifest = json.loads((bundle / MANIFEST).read_text())
@@ -90,8 +90,8 @@ def test_status_page_under_a_hot_throttling_board(start_service, page_factory, t
 def test_status_page_shows_board_power_with_its_history(start_service, page_factory):
     from playwright.sync_api import expect
 
-    from edge.testing.fake_boards import jetson_orin
-    from edge.testing.fake_power import set_rail
+    from tests.kit.fake_boards import jetson_orin
+    from tests.kit.fake_power import set_rail
 
     service = start_service(make_board=lambda root, temp_c: jetson_orin(root, temp_c=temp_c, nano=True))
     page = page_factory("1280x800")

@@ -1,2 +1,0 @@
-"""Board health monitors (thermal, memory) and the sampling thread; see edge/policy.py for what
-the service does with them."""

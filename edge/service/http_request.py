@@ -1,0 +1,66 @@
+"""Reading the HTTP request for a triage: the JSON body, the query flags and the deadline, and
+the facts the server layer attached at arrival. Shared by the API, the FHIR route and the web
+pages so each reads a request the same way and hands the same ``answering.Request`` on."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Sequence
+
+from flask import g, request
+
+from edge.clinical.case import TriageCase
+from edge.errors import EdgeError
+from edge.service.answering import Answer, Request, answer
+from edge.service.config import ServiceConfig
+from edge.service.state import ServiceState
+
+
+def json_body() -> Any:
+    if not request.is_json:
+        raise EdgeError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.",
+                        http_status=415)
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise EdgeError("invalid_json", "The body is not valid JSON.") from None
+
+
+def flag(name: str) -> bool:
+    value = request.args.get(name, "0").strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("", "0", "false", "no"):
+        return False
+    raise EdgeError("invalid_parameter", f"Query parameter '{name}' must be 0 or 1.", field=name)
+
+
+def deadline_s(config: ServiceConfig) -> float:
+    raw = request.args.get("deadline_ms")
+    if raw is None:
+        return config.deadline_ms / 1000.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not config.deadline_min_ms <= value <= config.deadline_max_ms:  # NaN fails too
+        raise EdgeError("invalid_deadline", f"'deadline_ms' must be a number from {config.deadline_min_ms:g} "
+                        f"to {config.deadline_max_ms:g}.", field="deadline_ms")
+    return value / 1000.0
+
+
+def triage(service: ServiceState, cases: Sequence[TriageCase], *, source: str, from_query: bool = True,
+           explain: bool = False) -> Answer:
+    """Answer ``cases`` for this HTTP request. ``from_query``: the API's ``deadline_ms``, ``strict``
+    and ``explain`` parameters apply; the pages use the configured deadline and ``explain``."""
+    result = answer(service, Request(
+        cases=cases, source=source,
+        deadline_s=deadline_s(service.config) if from_query else service.config.deadline_ms / 1000.0,
+        strict=flag("strict") if from_query else False,
+        explain=flag("explain") if from_query else explain,
+        started=g.get("started") or time.perf_counter(),
+        shed=request.environ.get("edge.shed"), reservation=request.environ.get("edge.reservation")))
+    g.answered_s = result.answered_s  # the app's after_request feeds the scheduler's deadline guard
+    return result
