@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.decision import cost_matrix
+from edge.clinical.decision_rule import cost_matrix
 from export.esi_protocol import Arrays, scorecard
 
 WEIGHTS = tuple(np.round(np.arange(1.0, 6.01, 0.25), 2))

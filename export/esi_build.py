@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.abbreviations import Abbreviations, table_rows
-from edge.features import encode_cases
+from edge.clinical.abbreviations import Abbreviations, table_rows
+from edge.clinical.features import encode_cases
 from export import esi_baselines, esi_protocol, scale_heads
 from export.nhamcs_data import NHAMCS_DIR, Rows, load_years, rows
 
@@ -96,7 +96,7 @@ def run(root: Path, encoder, tokenizer_json: str, pad: tuple[int, str], max_len:
     rfv_labels = {str(k): str(v) for k, v in json.loads(paths["rfv_labels"].read_text(encoding="utf-8")).items()}
     years = load_years(root)
     if limit_per_year:
-        from edge.datasets import Dataset
+        from edge.clinical.datasets import Dataset
 
         years = {y: Dataset(d.name, d.cases[:limit_per_year]) for y, d in years.items()}
     names = complaint_names(root)

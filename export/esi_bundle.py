@@ -91,7 +91,7 @@ def add(staging: Path, esi, fp32: Path, config, manifest: dict[str, Any]) -> dic
     (staging / "esi_settings_2019.json").write_text(json.dumps(report["tried"], indent=0) + "\n", encoding="utf-8")
     _plot(staging, report)
     (staging / "REPORT_ESI.md").write_text(markdown(report, gate), encoding="utf-8")
-    from edge.bundle import write_manifest
+    from edge.inference.bundle import write_manifest
 
     write_manifest(staging, manifest)
     return {"int8_gate": gate, "test_2020": test, "settings_compared": report["settings_compared"]}

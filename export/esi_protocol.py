@@ -7,7 +7,7 @@
    rules alone, with the critical-outcome figures, the admitted visits and subgroups.
 3. Ship: retrained on 2016-2020.
 
-The decision rule (``edge.decision``): minimum expected cost, then raise to level 2 when P(level
+The decision rule (``edge.clinical.decision_rule``): minimum expected cost, then raise to level 2 when P(level
 1-2) ≥ ``critical_threshold`` or the outcome head's P(critical care or death) ≥
 ``outcome_threshold``, then the ESI safety rules (raise-only).
 """
@@ -20,8 +20,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edge import metrics, rules
-from edge.decision import cost_matrix, decide, sigmoid, softmax
+from edge.clinical import evaluation_metrics as metrics, rules
+from edge.clinical.decision_rule import cost_matrix, decide, sigmoid, softmax
 from export import scale_heads
 from export.nhamcs_data import Rows
 
@@ -129,7 +129,7 @@ def ablation(train: Arrays, valid: Arrays, chosen: dict[str, Any]) -> list[dict[
            {"variant": "without ESI high-risk rules", **_brief(final_levels(logits, outcome, temperature, decision, none), valid.rows)},
            {"variant": "without the outcome head's raise", **_brief(final_levels(
                logits, outcome, temperature, {**decision, "outcome_threshold": None}, valid.floors), valid.rows)}]
-    from edge.features import FEATURE_NAMES
+    from edge.clinical.features import FEATURE_NAMES
 
     dz = [i for i, n in enumerate(FEATURE_NAMES) if n.startswith("esi_") or n.startswith("age_under")]
     masked_train = Arrays(train.pooled, train.features.copy(), train.similarity, train.rows, train.floors)

@@ -28,8 +28,8 @@ def run(data: Path, layers: int = 2, epochs: int = 1, seed: int = 0, limit: int 
     from tokenizers import Tokenizer
     from tqdm import tqdm
 
-    from edge.abbreviations import Abbreviations, table_rows
-    from edge.features import encode_cases
+    from edge.clinical.abbreviations import Abbreviations, table_rows
+    from edge.clinical.features import encode_cases
     from export import encoders, esi_protocol, modeling, scale_heads
     from export.esi_build import ABBREVIATIONS_CSV, _normalise, complaint_names
     from export.modeling import mean_pool
