@@ -171,7 +171,7 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
                               for op, ms in profile["top_ops_ms_per_inference"].items())]
     lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
     for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_tokens", "floor_ms",
-                "floor_bound", "fraction_of_floor", "floor_ms_int8_stored", "floor_ms_fp32_graph", "memory_bandwidth_gbs",
+                "floor_bound", "fraction_of_floor", "floor_note", "floor_ms_int8_stored", "floor_ms_fp32_graph", "memory_bandwidth_gbs",
                 "compute_floor_ms_int8", "fraction_of_compute_floor_int8", "compute_floor_ms_fp32", "fraction_of_compute_floor_fp32",
                 "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):
         lines.append(f"| {key} | {_fmt(summary.get(key), 4)} |")
