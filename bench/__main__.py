@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from bench import energy, floor, model_level, plots, report, service_level, service_runs
+from bench import energy, model_level, plots, report, roofline, service_level, service_runs
 from bench.backends import SHIPPED
 from bench.inputs import build_inputs, load_cases
-from bench.stats import LoopBudget, sig
+from bench.stats import LoopBudget
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "models" / "triage-minilm-int8"
@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results", help="output directory")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch backends")
     parser.add_argument("--no-service", action="store_true", help="skip the service, hot-board and cold-start runs")
+    parser.add_argument("--floor-graph", type=Path, help="ONNX graph for the floor section (default: the bundle's); "
+                        "it is only counted and timed, not verified, so an older bundle's graph can be measured")
     return parser.parse_args(argv)
 
 
@@ -121,29 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         errors["model_level"] = f"{type(error).__name__}: {error}"
         traceback.print_exc()
 
-    # Compute floor for the shipped graph at the median and fixed lengths.
+    # The floor: roofline (compute vs memory traffic) per token length, and the board estimates.
     floor_result: dict[str, Any] = {}
+    floor_graph = args.floor_graph or bundle.model_file
+    floor_inputs = inputs if args.floor_graph is None else roofline.inputs_for(floor_graph, inputs)
     try:
-        lengths = {inputs.median_length: next(i for i in inputs.real_ids if i.shape[1] == inputs.median_length),
-                   **{n: inputs.fixed_ids[n] for n in ml_config.fixed_lengths}}
-        flops = {}
-        for n, ids in sorted(lengths.items()):
-            try:
-                flops[str(n)] = floor.count_flops(bundle.model_file, ids, inputs.features)
-            except Exception as error:  # a length beyond the graph's position table
-                log(f"floor: the shipped graph cannot run {n} tokens ({type(error).__name__})")
-        floor_result = {"flops": flops, "by_threads": {}}
-        for t in ml_config.threads:
-            seconds = 0.15 if args.quick else 0.8
-            int8 = floor.matmul_throughput(t, True, seconds_per_shape=seconds)
-            fp32 = floor.matmul_throughput(t, False, seconds_per_shape=seconds)
-            floor_result["by_threads"][str(t)] = {
-                "throughput": int8, "throughput_fp32": fp32,
-                "by_tokens": {n: sig(f["flops"] / (int8["peak_gops"] * 1e9) * 1000) for n, f in flops.items()},
-                "by_tokens_fp32": {n: sig(f["flops"] / (fp32["peak_gops"] * 1e9) * 1000) for n, f in flops.items()},
-            }
-        log(f"floor: {flops[str(inputs.median_length)]['flops'] / 1e6:.1f} MFLOP at the median length; int8 peak "
-            f"{floor_result['by_threads'][str(ml_config.threads[0])]['throughput']['peak_gops']} GOPS at {ml_config.threads[0]} thread")
+        floor_result = roofline.run(floor_graph, floor_inputs, ml_config.threads, args.quick, log)
     except Exception as error:
         errors["floor"] = f"{type(error).__name__}: {error}"
         traceback.print_exc()
@@ -200,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     load_after = [round(x, 2) for x in os.getloadavg()]
     backends = report.backend_figures(model) if model["rows"] else {}
     shipped = backends.get(SHIPPED, {})
-    median_key = str(inputs.median_length)
-    floor_ms = floor_result.get("by_threads", {}).get(str(ml_config.threads[0]), {}).get("by_tokens", {}).get(median_key)
-    floor_fp32_ms = floor_result.get("by_threads", {}).get(str(ml_config.threads[0]), {}).get("by_tokens_fp32", {}).get(median_key)
+    floor_tokens = floor_result.get("median_tokens", inputs.median_length)
+    # fraction_of_floor divides by the p50 of the same graph timed at the same length (roofline.py).
+    floor_p50 = floor_result.get("by_threads", {}).get(str(ml_config.threads[0]), {}).get("shipped_p50_ms", {}).get(str(floor_tokens))
     normal = service.get("normal")
     sustained = service_level.max_sustained_rps(normal["levels"]) if normal else None
     summary: dict[str, Any] = {
@@ -220,19 +205,15 @@ def main(argv: list[str] | None = None) -> int:
         "backends": backends,
         "skipped_backends": model.get("skipped", {}),
         **report.speedups(backends),
-        "floor_ms": floor_ms,
-        "fraction_of_floor": sig(floor_ms / shipped["p50_ms"]) if floor_ms is not None and shipped.get("p50_ms") else None,
-        "floor_ms_fp32": floor_fp32_ms,
-        "fraction_of_fp32_floor": sig(floor_fp32_ms / shipped["p50_ms"]) if floor_fp32_ms is not None and shipped.get("p50_ms") else None,
+        **roofline.headline(floor_result, ml_config.threads[0], floor_tokens, floor_p50),
+        "floor_tokens": floor_tokens, "floor_graph": str(floor_graph), "floor_shipped_p50_ms": floor_p50,
         "shipped_op_profile": profile_result,
         "shipped_compute": str(bundle.manifest.get("quantization", {}).get("activations", "unknown")),
-        "floor_method": "floor = matrix-multiply FLOPs counted from the shipped ONNX graph's MatMul/MatMulInteger/Gemm "
-                        "nodes (operand shapes observed at that length) / this CPU's measured int8 peak (onnxruntime "
-                        "MatMulInteger uint8×int8→int32, best run, same threads); fraction_of_floor = floor_ms / shipped p50 "
-                        "(1.0 = at the floor). Element-wise ops are not counted, so the floor is optimistic. floor_ms_fp32 uses the "
-                        "measured fp32 MatMul peak instead: the floor of a graph that computes in fp32 (weight-only int8).",
-        "floor_flops_at_median": floor_result.get("flops", {}).get(median_key, {}).get("flops"),
-        "floor_table": report.floor_table(floor_result, model["rows"]) if floor_result else [],
+        "floor_method": roofline.METHOD,
+        "floor_flops_at_median": floor_result.get("flops", {}).get(str(floor_tokens), {}).get("flops"),
+        # The model-level rows time the bundle's graph: joined with the floor only when it is the same graph.
+        "floor_table": report.floor_table(floor_result, model["rows"] if args.floor_graph is None else []) if floor_result else [],
+        "roofline_table": report.roofline_table(floor_result, ml_config.threads) if floor_result else [],
         "service_p99_ms": normal["levels"][0]["p99_ms"] if normal else None,
         "service_p99_ms_by_concurrency": {str(r["concurrency"]): r["p99_ms"] for r in normal["levels"]} if normal else None,
         "service_p50_ms_by_concurrency": {str(r["concurrency"]): r["p50_ms"] for r in normal["levels"]} if normal else None,
@@ -264,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if model["rows"]:
             plot_names += [plots.latency_vs_tokens(floor_result, model["rows"], out), plots.median_length_bars(summary, out)]
+        if floor_result.get("by_threads"):
+            plot_names.append(plots.roofline_vs_measured(floor_result, out))
         if service:
             plot_names += [plots.service_curves(service, out), plots.service_rss(service, out)]
     except ImportError as error:

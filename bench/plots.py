@@ -119,3 +119,37 @@ def service_rss(service: dict[str, Any], out: Path) -> str:
     ax.grid(True, alpha=0.3)
     ax.legend()
     return _save(plt, fig, out / "service_rss.png")
+
+
+def roofline_vs_measured(floor: dict[str, Any], out: Path) -> str:
+    """Measured p50 of the graph as loaded against each graph's roofline floor, per token length;
+    markers show which term bounds the floor (o = memory, ^ = compute)."""
+    plt = _plt()
+    entries = floor.get("by_threads", {})
+    fig, axes = plt.subplots(1, len(entries), figsize=(6 * len(entries), 4.5), squeeze=False, sharey=True)
+    # The fp32 line lies on the as-loaded one for a weight-only int8 graph (folded to fp32 at load): thin and dotted on top.
+    styles = {"as_loaded": ("k", "--", 2.5, "roofline floor, as loaded"),
+              "int8_stored": ("#2ca02c", "--", 1.5, "roofline floor, int8 kept in memory"),
+              "fp32": ("#ff7f0e", ":", 1.2, "roofline floor, fp32 graph")}
+    for ax, (t, entry) in zip(axes[0], sorted(entries.items())):
+        measured = entry.get("shipped_p50_ms", {})
+        xs = sorted(int(k) for k in measured)
+        ax.plot(xs, [measured[str(x)] for x in xs], "o-", color="#d62728", label="measured p50, as loaded")
+        for variant, (colour, line, width, label) in styles.items():
+            cells = entry.get("roofline", {}).get(variant, {})
+            pts = sorted((int(k), c["floor_ms"], c["bound"]) for k, c in cells.items() if int(k) <= max(xs or [0]))
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], line, color=colour, lw=width, label=label)
+            for x, y, bound in pts:
+                ax.plot(x, y, "o" if bound == "memory" else "^", color=colour, ms=4)
+        stream = entry.get("bandwidth", {})
+        ax.set_title(f"{t} thread(s); {stream.get('best_gbs')} GB/s, o memory-bound, ^ compute-bound", fontsize=9)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_yscale("log")
+        ax.set_xlabel("tokens")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("ms per inference")
+    axes[0][0].legend(fontsize=8)
+    return _save(plt, fig, out / "roofline_vs_measured.png")

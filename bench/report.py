@@ -49,7 +49,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 
 def floor_table(floor: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per thread count and length: FLOPs, the floor, the shipped p50 and the fraction reached."""
+    """Per thread count and length: FLOPs, the compute-only floors, the shipped p50 and the fraction reached."""
     out = []
     for threads, entry in floor.get("by_threads", {}).items():
         for tokens, floor_ms in entry["by_tokens"].items():
@@ -57,12 +57,77 @@ def floor_table(floor: dict[str, Any], rows: list[dict[str, Any]]) -> list[dict[
                             and r["tokens"] == int(tokens) and r["input"] != "real"), None)
             fp32_ms = entry.get("by_tokens_fp32", {}).get(tokens)
             out.append({"threads": int(threads), "tokens": int(tokens), "mflops": round(floor["flops"][tokens]["flops"] / 1e6, 2),
-                        "int8_peak_gops": entry["throughput"]["peak_gops"], "floor_ms": floor_ms,
-                        "fp32_peak_gops": entry.get("throughput_fp32", {}).get("peak_gops"), "floor_ms_fp32": fp32_ms,
+                        "int8_peak_gops": entry["throughput"]["peak_gops"], "compute_floor_ms_int8": floor_ms,
+                        "fp32_peak_gops": entry.get("throughput_fp32", {}).get("peak_gops"), "compute_floor_ms_fp32": fp32_ms,
                         "shipped_p50_ms": shipped["p50_ms"] if shipped else None,
-                        "fraction_of_floor": float(f"{floor_ms / shipped['p50_ms']:.3g}") if shipped else None,
-                        "fraction_of_fp32_floor": float(f"{fp32_ms / shipped['p50_ms']:.3g}") if shipped and fp32_ms else None})
+                        "fraction_of_compute_floor_int8": float(f"{floor_ms / shipped['p50_ms']:.3g}") if shipped else None,
+                        "fraction_of_compute_floor_fp32": float(f"{fp32_ms / shipped['p50_ms']:.3g}") if shipped and fp32_ms else None})
     return out
+
+
+VARIANTS = ("as_loaded", "int8_stored", "fp32")
+
+
+def roofline_table(floor: dict[str, Any], threads: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Per thread count and length: each graph's roofline floor (and its bound) beside the
+    measured p50 of the graph as loaded."""
+    out = []
+    for t in threads:
+        entry = floor.get("by_threads", {}).get(str(t), {})
+        roof = entry.get("roofline", {})
+        for tokens in floor.get("lengths", []):
+            key = str(tokens)
+            p50 = entry.get("shipped_p50_ms", {}).get(key)
+            row: dict[str, Any] = {"threads": t, "tokens": tokens, "mflops": round(floor["flops"][key]["flops"] / 1e6, 2),
+                                   "measured_p50_ms": p50,
+                                   "activation_kib": round(floor.get("activations", {}).get(key, {}).get("bytes", 0) / 1024)}
+            for variant in VARIANTS:
+                cell = roof.get(variant, {}).get(key, {})
+                row[f"{variant}_mib"] = round(cell.get("bytes", 0) / (1 << 20), 2)
+                row[f"{variant}_floor_ms"] = cell.get("floor_ms")
+                row[f"{variant}_bound"] = cell.get("bound")
+            loaded = row["as_loaded_floor_ms"]
+            row["fraction_of_floor"] = float(f"{loaded / p50:.3g}") if p50 and loaded else None
+            out.append(row)
+    return out
+
+
+def _roofline_markdown(summary: dict[str, Any]) -> list[str]:
+    stream = summary.get("memory_bandwidth") or {}
+    lines = ["", "## Roofline floor (compute vs memory traffic)", "", summary["floor_method"], "",
+             f"This machine: bandwidth {stream.get('best_gbs')} GB/s (STREAM copy {stream.get('copy_gbs')}, triad "
+             f"{stream.get('triad_gbs')} STREAM-counted / {stream.get('triad_gbs_actual')} as numpy moves it; arrays "
+             f"{stream.get('array_mib')} MiB, LLC {stream.get('llc_mib')} MiB), int8 peak {summary.get('int8_peak_gops')} GOPS, "
+             f"fp32 peak {summary.get('fp32_peak_gflops')} GFLOPS, load average before {summary['load_average']['before']}. "
+             f"Weights fit in this LLC: {summary.get('weights_fit_in_llc')} (where they do, a hot loop reads them from "
+             "cache and can beat the memory term; on the boards below they never fit).", "",
+             "| threads | tokens | MFLOP | as loaded MiB | floor ms (bound) | int8 stored MiB | floor ms (bound) | fp32 MiB | "
+             "floor ms (bound) | activations KiB (not in floor) | measured p50 ms | fraction of floor |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary.get("roofline_table", []):
+        cells = " | ".join(f"{r[f'{v}_mib']} | {_fmt(r[f'{v}_floor_ms'], 3)} ({r[f'{v}_bound']})" for v in VARIANTS)
+        lines.append(f"| {r['threads']} | {r['tokens']} | {r['mflops']} | {cells} | {r['activation_kib']} | "
+                     f"{_fmt(r['measured_p50_ms'], 3)} | {_fmt(r['fraction_of_floor'], 3)} |")
+    estimates = summary.get("board_estimates") or {}
+    if estimates:
+        first = next(iter(estimates.values()))
+        lengths = list(first["by_variant"]["as_loaded"]["by_tokens"])
+        lines += ["", "## Board estimates (ESTIMATE: not measured; same FLOPs and bytes, published-class board figures)", "",
+                  "Assumptions: " + "; ".join(first["assumptions"]) + ".", "",
+                  "| board | threads | graph | compute | " + " | ".join(f"{n} tok ms" for n in lengths) + " |",
+                  "|---|---:|---|---|" + "---:|" * len(lengths)]
+        for est in estimates.values():
+            for variant, v in est["by_variant"].items():
+                cells = " | ".join(f"{c['floor_ms']:.3g} {c['bound'][0]}" for c in v["by_tokens"].values())
+                lines.append(f"| {est['board']} | {est['threads']} | {variant} | {v['compute']} {v['peak_gops']} G | {cells} |")
+        lines += ["", "m = memory-bound, c = compute-bound. Board figures and where each comes from (assumed = an assumption):", ""]
+        for est in estimates.values():
+            if est["threads"] == 1:
+                spec = est["spec"]
+                lines.append(f"- {spec['name']}: " + "; ".join(
+                    f"{k} {spec[k]['value']} ({spec[k]['source']}{', assumed' if spec[k]['assumed'] else ''})"
+                    for k in ("ghz", "fp32_flops_per_cycle", "int8_ops_per_cycle", "stream_gbs", "llc_mib")))
+    return lines
 
 
 def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, Any]) -> str:
@@ -86,14 +151,18 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
     for name, why in model.get("skipped", {}).items():
         lines.append(f"\n{name}: skipped ({why})")
     if summary.get("floor_table"):
-        lines += ["", "## Compute floor of the shipped graph", "", summary["floor_method"], "",
+        lines += ["", "## Compute-only floor of the shipped graph (the old floor)", "",
+                  "FLOPs / this CPU's measured int8 MatMulInteger peak, and / its fp32 MatMul peak; shipped p50 from the "
+                  "model-level table. Ignores memory traffic, so at short lengths it is far below the roofline floor (next section).", "",
                   f"Shipped graph computes with: {summary.get('shipped_compute')}.", "",
                   "| threads | tokens | MFLOP | int8 peak GOPS | int8 floor ms | fp32 peak GFLOPS | fp32 floor ms | shipped p50 ms | fraction of int8 floor | fraction of fp32 floor |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in summary["floor_table"]:
-            lines.append(f"| {r['threads']} | {r['tokens']} | {r['mflops']} | {r['int8_peak_gops']} | {_fmt(r['floor_ms'], 4)} | "
-                         f"{r['fp32_peak_gops']} | {_fmt(r['floor_ms_fp32'], 4)} | {_fmt(r['shipped_p50_ms'], 3)} | "
-                         f"{_fmt(r['fraction_of_floor'], 3)} | {_fmt(r['fraction_of_fp32_floor'], 3)} |")
+            lines.append(f"| {r['threads']} | {r['tokens']} | {r['mflops']} | {r['int8_peak_gops']} | {_fmt(r['compute_floor_ms_int8'], 4)} | "
+                         f"{r['fp32_peak_gops']} | {_fmt(r['compute_floor_ms_fp32'], 4)} | {_fmt(r['shipped_p50_ms'], 3)} | "
+                         f"{_fmt(r['fraction_of_compute_floor_int8'], 3)} | {_fmt(r['fraction_of_compute_floor_fp32'], 3)} |")
+    if summary.get("roofline_table"):
+        lines += _roofline_markdown(summary)
     profile = summary.get("shipped_op_profile")
     if profile:
         lines += ["", f"ONNX Runtime profile of the shipped graph at {profile['tokens']} tokens, 1 thread "
@@ -101,8 +170,9 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
                   + ", ".join(f"{op} {ms} ms ({profile['top_ops_share'].get(op, 0):.0%})"
                               for op, ms in profile["top_ops_ms_per_inference"].items())]
     lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
-    for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_ms", "fraction_of_floor",
-                "floor_ms_fp32", "fraction_of_fp32_floor",
+    for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_tokens", "floor_ms",
+                "floor_bound", "fraction_of_floor", "floor_note", "floor_ms_int8_stored", "floor_ms_fp32_graph", "memory_bandwidth_gbs",
+                "compute_floor_ms_int8", "fraction_of_compute_floor_int8", "compute_floor_ms_fp32", "fraction_of_compute_floor_fp32",
                 "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):
         lines.append(f"| {key} | {_fmt(summary.get(key), 4)} |")
     for key in ("normal", "hot", "critical"):

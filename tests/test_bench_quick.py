@@ -50,6 +50,11 @@ def test_summary_has_every_required_figure(quick_run):
     assert _positive(summary["backends"]["student_ort_fp32"]["p50_ms"]) if "student_ort_fp32" in summary["backends"] else True
     assert _positive(summary["floor_ms"]) and _positive(summary["fraction_of_floor"])
     assert _positive(summary["floor_flops_at_median"])
+    # The floor is the roofline: never below the compute-only floor of the arithmetic the graph does.
+    assert summary["floor_bound"] in ("memory", "compute")
+    assert summary["floor_ms"] >= summary["compute_floor_ms_fp32"] * 0.999
+    assert _positive(summary["compute_floor_ms_int8"]) and _positive(summary["memory_bandwidth_gbs"])
+    assert all(_positive(v) for v in summary["floor_bytes_per_inference"].values())
     for key in ("service_p99_ms", "rss_mb", "cold_start_s", "joules_per_inference"):
         assert _positive(summary[key]), key
     assert summary["service_max_rps"] is None or _positive(summary["service_max_rps"])
@@ -94,10 +99,24 @@ def test_critical_board_answers_degraded_toward_review(quick_run):
     assert critical["degraded_low_acuity"] == 0
 
 
+def test_roofline_per_length_and_board_estimates(quick_run):
+    out, _ = quick_run
+    summary = json.loads((out / "summary.json").read_text())
+    lengths = {row["tokens"] for row in summary["roofline_table"]}
+    assert {3, 5, 8, 11, 16, 32} <= lengths
+    for row in summary["roofline_table"]:
+        for variant in ("as_loaded", "int8_stored", "fp32"):
+            assert _positive(row[f"{variant}_floor_ms"]) and row[f"{variant}_bound"] in ("memory", "compute")
+    estimates = summary["board_estimates"]
+    assert {"raspberry-pi-4", "raspberry-pi-5", "jetson-orin-nano-8gb"} <= set(estimates)
+    assert all(e["estimate"] is True and e["assumptions"] for e in estimates.values())
+    assert "Board estimates (ESTIMATE" in (out / "results.md").read_text()
+
+
 def test_plots_and_table_written(quick_run):
     out, _ = quick_run
     summary = json.loads((out / "summary.json").read_text())
-    assert len(summary["plots"]) == 4
+    assert len(summary["plots"]) == 5 and "roofline_vs_measured.png" in summary["plots"]
     for name in summary["plots"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     table = (out / "results.md").read_text()
