@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from edge.clinical.features import N_FEATURES, encode_cases
-from export import augment, calibrate, esi_build, esi_bundle, multiscale, onnx_export
-from export.cv import DEFAULT_SEED, stratified_folds
+from export import augment, calibrate, esi_build, esi_bundle, int8_gate, multiscale, onnx_export, quantization_recipe
+from export.cv import DEFAULT_SEED, fold_table, stratified_folds
 from export.data import Corpus, data_root, load_corpus, transfer_cases
 from export.models_setup import Setup, real_setup, smoke_setup
 from export.stages import Stages
@@ -63,14 +63,14 @@ class BuildConfig:
     # Shipped recipe: int8 weights everywhere (per output channel; embeddings per token row),
     # computed in fp32. Dynamic uint8 activations (the alternatives below) changed 1.5-2 % of
     # levels on out-of-fold cases, above the 0.5 % a triage tool may change.
-    recipe: onnx_export.QuantRecipe = onnx_export.QuantRecipe(weight_only=(r".",), block_rows=32)
-    compare_recipes: dict[str, onnx_export.QuantRecipe] = field(default_factory=lambda: {
+    recipe: quantization_recipe.QuantRecipe = quantization_recipe.QuantRecipe(weight_only=(r".",), block_rows=32)
+    compare_recipes: dict[str, quantization_recipe.QuantRecipe] = field(default_factory=lambda: {
         "dynamic int8 (per-channel weights, uint8 activations, per-tensor embeddings)":
-            onnx_export.QuantRecipe(embeddings_per_row=False),
-        "dynamic int8 + per-row embeddings": onnx_export.QuantRecipe(),
+            quantization_recipe.QuantRecipe(embeddings_per_row=False),
+        "dynamic int8 + per-row embeddings": quantization_recipe.QuantRecipe(),
         "dynamic int8 attention, weight-only int8 feed-forward":
-            onnx_export.QuantRecipe(weight_only=(r"intermediate/dense", r"output/dense")),
-        "weight-only int8, one scale per output column": onnx_export.QuantRecipe(weight_only=(r".",)),
+            quantization_recipe.QuantRecipe(weight_only=(r"intermediate/dense", r"output/dense")),
+        "weight-only int8, one scale per output column": quantization_recipe.QuantRecipe(weight_only=(r".",)),
     })
     baselines: bool = True
     latency: bool = True
@@ -199,30 +199,18 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
             student["torch"][fold.repeat, fold.test] = fused_logits(
                 model, setup.student.tokenizer(), setup.student.pad, test_texts, features[fold.test], config.max_seq_len)
             fp32 = onnx_export.export(model, work / "fold-fp32.onnx", N_FEATURES, setup.vocab_size)
-            recipe_info = onnx_export.quantize(fp32, work / "fold-int8.onnx", config.recipe)
+            recipe_info = quantization_recipe.quantize(fp32, work / "fold-int8.onnx", config.recipe)
             for kind, path in (("fp32", fp32), ("int8", work / "fold-int8.onnx")):
                 runner = onnx_export.OrtRunner(path, config.threads)
                 student[kind][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
             for name, view_feats in view_features.items():  # runner: the int8 graph
                 views[name][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], view_feats[fold.test])
             for name, recipe in config.compare_recipes.items():
-                onnx_export.quantize(fp32, work / "fold-alt.onnx", recipe)
+                quantization_recipe.quantize(fp32, work / "fold-alt.onnx", recipe)
                 runner = onnx_export.OrtRunner(work / "fold-alt.onnx", config.threads)
                 alternatives[name][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
     return {"folds": folds, "teacher": teacher_oof, "student": student, "recipe": recipe_info,
             "alternatives": alternatives, "views": views}
-
-
-def fold_table(levels: np.ndarray, truth: np.ndarray, folds: list) -> dict[str, dict[str, float]]:
-    """Mean ± sd over the folds (of every repeat present in ``levels`` [R, n])."""
-    from edge.clinical.evaluation_metrics import compute
-
-    per_fold = [compute(truth[f.test], levels[f.repeat, f.test]) for f in folds if f.repeat < levels.shape[0]]
-    table = {}
-    for key in ("accuracy", "macro_f1", "qwk", "under_triage", "over_triage", "critical_recall"):
-        values = np.asarray([m[key] for m in per_fold if m[key] is not None], dtype=np.float64)
-        table[key] = {"mean": round(float(values.mean()), 4), "sd": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4)}
-    return table
 
 
 def build(config: BuildConfig) -> dict[str, Any]:
@@ -267,7 +255,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
                 fp32 = multiscale.export(combined, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
             else:
                 fp32 = onnx_export.export(final, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
-            recipe = onnx_export.quantize(fp32, staging / "model.onnx", config.recipe)
+            recipe = quantization_recipe.quantize(fp32, staging / "model.onnx", config.recipe)
             (staging / "tokenizer.json").write_text(setup.student.tokenizer_json, encoding="utf-8")
         baselines = None
         if config.baselines:
@@ -310,12 +298,12 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
     nested = calibrate.nested_operating_point(probs["int8"], truth, fired,
                                               [f for f in cv["folds"] if f.repeat < repeats], len(corpus.labels))
     levels = {k: calibrate.final_levels(p, point.decision, fired) for k, p in probs.items()}
-    gate = calibrate.int8_agreement(levels["fp32"], levels["int8"], truth)
-    argmax_gate = calibrate.int8_agreement(probs["fp32"].argmax(1) + 1, probs["int8"].argmax(1) + 1, truth)
+    gate = int8_gate.int8_agreement(levels["fp32"], levels["int8"], truth)
+    argmax_gate = int8_gate.int8_agreement(probs["fp32"].argmax(1) + 1, probs["int8"].argmax(1) + 1, truth)
     alternatives = {}
     for name, logits in cv["alternatives"].items():
         alt_levels = calibrate.final_levels(softmax(logits.reshape(-1, 5), temperature), point.decision, fired)
-        alternatives[name] = calibrate.int8_agreement(levels["fp32"], alt_levels, truth)
+        alternatives[name] = int8_gate.int8_agreement(levels["fp32"], alt_levels, truth)
     alternatives["shipped: weight-only int8, per column per 32 rows (int8 weights, fp32 compute)"] = gate
     views = {}
     for name, logits in cv.get("views", {}).items():

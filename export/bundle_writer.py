@@ -14,7 +14,7 @@ import numpy as np
 from edge.inference.bundle import verify, write_manifest
 from edge.clinical.features import feature_spec
 from edge.clinical.evaluation_metrics import compute
-from export import calibrate
+from export import calibrate, int8_gate
 from export.data import KTAS_FILE, NHAMCS_FILE, data_root
 
 INPUTS = ["input_ids", "attention_mask", "features"]
@@ -39,25 +39,9 @@ def _in_sample_check(staging: Path, corpus) -> dict[str, Any]:
     return calibrate.summary(compute(corpus.labels, levels))
 
 
-def batch_invariance(bundle: Path, cases, n: int = 64) -> dict[str, Any]:
-    """Each case's probabilities alone vs in one batch with the others (the service batches
-    requests): they must match, or a patient's answer would depend on who else is queued."""
-    from edge.inference.session import RuntimeOptions, TriageModel
-    from export.onnx_export import dynamic_quantize_nodes
-
-    model = TriageModel.load(bundle, RuntimeOptions(intra_op_threads=1))
-    sample = list(cases[:: max(1, len(cases) // n)])[:n]
-    batched = model.probabilities(sample)
-    single = np.concatenate([model.probabilities([c]) for c in sample])
-    diff = float(np.abs(batched - single).max())
-    dynamic = dynamic_quantize_nodes(bundle / "model.onnx")
-    return {"cases": len(sample), "max_abs_prob_diff": diff, "dynamic_quantize_nodes": len(dynamic),
-            "passes": diff <= 1e-6 and not dynamic}
-
-
 def write(staging: Path, config, setup, corpus, cv, chosen, recipe, fp32_path: Path, baselines, stages) -> dict[str, Any]:
     from export import report
-    from export.build import fold_table
+    from export.cv import fold_table
 
     point = chosen["point"]
     folds = cv["folds"]
@@ -137,7 +121,7 @@ def write(staging: Path, config, setup, corpus, cv, chosen, recipe, fp32_path: P
     write_manifest(staging, manifest)
     in_sample = _in_sample_check(staging, corpus)
     manifest["evaluation"]["in_sample_runtime_check"] = in_sample
-    invariance = batch_invariance(staging, corpus.cases)
+    invariance = int8_gate.batch_invariance(staging, corpus.cases)
     manifest["evaluation"]["batch_invariance"] = invariance
     gate = {**chosen["gate"], "batch_invariance": invariance["passes"]}
     gate["passes"] = bool(gate["passes"] and invariance["passes"])

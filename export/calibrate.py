@@ -114,19 +114,3 @@ def tradeoff_curve(probabilities: np.ndarray, truth: np.ndarray, fired: Sequence
         rows.append({"under_weight": under, **summary(m)})
     return rows
 
-
-def int8_agreement(fp32_levels: np.ndarray, int8_levels: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
-    """The int8 gate: same level on ≥ 99.5 % of cases, or at least the headline metrics within
-    0.5 points and no case moved two or more levels toward less urgent."""
-    a, b = compute(truth, fp32_levels), compute(truth, int8_levels)
-    moved = int8_levels - fp32_levels  # > 0: int8 less urgent
-    deltas = {k: round(float(b[k] - a[k]), 4) for k in ("accuracy", "under_triage", "critical_recall")}
-    agreement = float((moved == 0).mean())
-    within = all(abs(v) <= 0.005 for v in deltas.values()) and int((moved >= 2).sum()) == 0
-    return {
-        "n": int(len(truth)), "agreement": round(agreement, 4), "changed": int((moved != 0).sum()),
-        "changed_less_urgent": int((moved > 0).sum()), "changed_more_urgent": int((moved < 0).sum()),
-        "moved_two_or_more_less_urgent": int((moved >= 2).sum()), "metric_deltas_int8_minus_fp32": deltas,
-        "passes_agreement_target": agreement >= 0.995, "passes_minimum": within,
-        "passes": agreement >= 0.995 or within,
-    }

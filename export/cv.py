@@ -37,3 +37,15 @@ def stratified_folds(labels: Sequence[int], n_splits: int = DEFAULT_SPLITS, repe
             offset += len(members)  # rotate so small classes do not always start at fold 0
         for fold in range(n_splits):
             yield Fold(repeat, fold, np.flatnonzero(assignment != fold), np.flatnonzero(assignment == fold))
+
+
+def fold_table(levels: np.ndarray, truth: np.ndarray, folds: list) -> dict[str, dict[str, float]]:
+    """Mean ± sd over the folds (of every repeat present in ``levels`` [R, n])."""
+    from edge.clinical.evaluation_metrics import compute
+
+    per_fold = [compute(truth[f.test], levels[f.repeat, f.test]) for f in folds if f.repeat < levels.shape[0]]
+    table = {}
+    for key in ("accuracy", "macro_f1", "qwk", "under_triage", "over_triage", "critical_recall"):
+        values = np.asarray([m[key] for m in per_fold if m[key] is not None], dtype=np.float64)
+        table[key] = {"mean": round(float(values.mean()), 4), "sd": round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 4)}
+    return table

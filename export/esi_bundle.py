@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from export import esi_protocol
-from export.calibrate import int8_agreement
+from export import esi_protocol, int8_gate
 from export.multiscale import OUTPUTS
 
 ATTRIBUTION = ("Contains data from the Medical Abbreviation and Acronym Meta-Inventory (CC BY 4.0) and "
@@ -17,32 +16,6 @@ ATTRIBUTION = ("Contains data from the Medical Abbreviation and Acronym Meta-Inv
 NHAMCS_TERMS = ("National Center for Health Statistics, National Hospital Ambulatory Medical Care Survey, Emergency "
                 "Department public-use data files, 2016-2020. Public domain in the US; NCHS data-use terms: statistical "
                 "reporting and analysis only, no attempt to identify any person or establishment, no linkage.")
-
-
-def _levels(path: Path, arrays: esi_protocol.Arrays, esi, tokenizer_path: Path, max_len: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    from tokenizers import Tokenizer
-
-    from export.onnx_export import OrtRunner
-
-    index = np.linspace(0, len(arrays.rows.cases) - 1, min(n, len(arrays.rows.cases))).astype(int)
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    tokenizer.enable_truncation(max_length=max_len)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    encodings = tokenizer.encode_batch([arrays.rows.cases[i].case.complaint for i in index])
-    ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
-    mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
-    runner = OrtRunner(path, 2)
-    logits = runner.logits(ids, mask, arrays.features[index], output="logits_esi")
-    outcome = runner.logits(ids, mask, arrays.features[index], output="outcome_logit")[:, 0]
-    levels = esi_protocol.final_levels(logits, outcome, esi.temperature, esi.decision, arrays.floors[index])
-    return levels, arrays.rows.levels[index]
-
-
-def int8_gate(staging: Path, fp32: Path, esi, max_len: int, n: int = 4000) -> dict[str, Any]:
-    """fp32 vs the shipped int8 graph on the 2020 visits, ESI levels after the full decision."""
-    fp32_levels, truth = _levels(fp32, esi.test_arrays, esi, staging / "tokenizer.json", max_len, n)
-    int8_levels, _ = _levels(staging / "model.onnx", esi.test_arrays, esi, staging / "tokenizer.json", max_len, n)
-    return int8_agreement(fp32_levels, int8_levels, truth)
 
 
 def add_abbreviations(staging: Path, rows: list[dict[str, str]], manifest: dict[str, Any]) -> None:
@@ -57,7 +30,7 @@ def add(staging: Path, esi, fp32: Path, config, manifest: dict[str, Any]) -> dic
     """Adds to ``manifest`` in place (the build writes it again when it finishes)."""
     add_abbreviations(staging, esi.abbreviation_rows, manifest)
     (staging / "rfv_labels.json").write_text(json.dumps(esi.rfv_labels, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    gate = int8_gate(staging, fp32, esi, config.max_seq_len)
+    gate = int8_gate.esi_gate(staging, fp32, esi, config.max_seq_len)
     report = esi.report
     test = report["test_2020"]
     manifest["outputs"] = OUTPUTS

@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 
 from edge.clinical.case import TriageCase  # noqa: E402
 from edge.clinical.decision_rule import decide, softmax  # noqa: E402
-from export import calibrate, encoders, vocab  # noqa: E402
+from export import calibrate, encoders, int8_gate, quantization_recipe, vocab  # noqa: E402
 from export.data import reason_for_visit_texts, transfer_cases  # noqa: E402
 
 CORPUS = ["chest pain", "Rt. side motor weakness", "abdominal pain, RUQ", "laceration of finger", "dyspnea"]
@@ -41,7 +41,7 @@ def test_weight_only_int8_graph_matches_fp32_closely(tmp_path: Path) -> None:
     encoder = modeling.tiny_bert(60, seed=0)
     model = modeling.FusedClassifier(encoder, modeling.FusionHead(32))
     fp32 = onnx_export.export(model, tmp_path / "fp32.onnx", N_FEATURES, 60)
-    info = onnx_export.quantize(fp32, tmp_path / "int8.onnx", onnx_export.QuantRecipe(weight_only=(r".",), block_rows=32))
+    info = quantization_recipe.quantize(fp32, tmp_path / "int8.onnx", quantization_recipe.QuantRecipe(weight_only=(r".",), block_rows=32))
     assert info["activations"].startswith("fp32") and info["weight_only_int8_nodes"] > 0
     rng = np.random.default_rng(0)
     ids = rng.integers(5, 60, size=(4, 11))
@@ -98,11 +98,11 @@ def test_operating_point_respects_the_safety_targets() -> None:
 def test_int8_gate_counts_moves_and_fails_on_a_two_level_drop() -> None:
     truth = np.array([1, 2, 3, 4, 5] * 40)
     fp32 = truth.copy()
-    same = calibrate.int8_agreement(fp32, fp32.copy(), truth)
+    same = int8_gate.int8_agreement(fp32, fp32.copy(), truth)
     assert same["agreement"] == 1.0 and same["passes"]
     worse = fp32.copy()
     worse[0] = 3  # a level-1 case sent to level 3
-    gate = calibrate.int8_agreement(fp32, worse, truth)
+    gate = int8_gate.int8_agreement(fp32, worse, truth)
     assert gate["moved_two_or_more_less_urgent"] == 1 and not gate["passes_minimum"]
     assert gate["agreement"] == pytest.approx(0.995) and gate["passes"]  # 99.5 % agreement still passes
 
@@ -137,10 +137,10 @@ def test_head_stays_free_of_dynamic_activation_quantization(tmp_path: Path, reci
     model = modeling.FusedClassifier(modeling.tiny_bert(60, seed=0), modeling.FusionHead(32))
     fp32 = onnx_export.export(model, tmp_path / "fp32.onnx", N_FEATURES, 60)
     assert any(n.op_type == "Gemm" for n in onnx.load(str(fp32)).graph.node)  # the case the rename bites
-    onnx_export.quantize(fp32, tmp_path / "int8.onnx", onnx_export.QuantRecipe(**recipe_kwargs))
-    assert onnx_export.quantized_head_nodes(tmp_path / "int8.onnx") == []
+    quantization_recipe.quantize(fp32, tmp_path / "int8.onnx", quantization_recipe.QuantRecipe(**recipe_kwargs))
+    assert quantization_recipe.quantized_head_nodes(tmp_path / "int8.onnx") == []
     if recipe_kwargs:  # shipped recipe: no per-batch activation scales anywhere
-        assert onnx_export.dynamic_quantize_nodes(tmp_path / "int8.onnx") == []
+        assert quantization_recipe.dynamic_quantize_nodes(tmp_path / "int8.onnx") == []
 
 
 def test_missing_field_augmentation_masks_whole_groups_and_keeps_the_rest() -> None:
