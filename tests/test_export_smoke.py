@@ -143,6 +143,9 @@ def test_smoke_bundle_answers_in_both_scales(smoke_bundle: tuple[Path, dict], da
     assert (ktas.scale, esi_result.scale) == ("ktas", "esi")
     assert esi_result.read_as["expanded"][0] == {"written": "CP", "read_as": "chest pain"}
     assert esi_result.level <= 2  # chest pain in a 70-year-old: the raise-only rule floor holds in ESI too
+    # The rules read the complaint as the model does: "SI" is suicidal ideation, an ESI high-risk row.
+    fired = {r["id"] for r in Triager(model, "esi").triage(TriageCase(complaint="SI, intentional OD", age=25)).rules_fired}
+    assert "ESI-2-037" in fired
 
 
 def test_a_bundle_failing_the_int8_gate_does_not_replace_the_shipped_one(tmp_path: Path, smoke_bundle: tuple[Path, dict]) -> None:

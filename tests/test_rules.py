@@ -31,13 +31,13 @@ RULE_CASES: dict[str, tuple[list[TriageCase], list[TriageCase]]] = {
                  [C("arrested for shoplifting, knee abrasion".replace("arrested", "detained"))]),
     "C-ANAPHYLAXIS": ([C("anaphylaxis after peanuts"), C("throat swelling after bee sting"), C("angioedema")],
                       [C("itchy rash after peanuts")]),
-    "C-STROKE": ([C("left sided weakness"), C("right-sided weakness"), C("rt side weakness"), C("facial droop"), C("slurred speech"), C("r/o CVA"), C("TIA symptoms")],
+    "C-STROKE": ([C("transient ischemic attack"), C("cerebrovascular accident"), C("left sided weakness"), C("right-sided weakness"), C("rt side weakness"), C("facial droop"), C("slurred speech"), C("r/o CVA"), C("TIA symptoms")],
                  [C("generalised weakness"), C("sore throat")]),
     "C-SUICIDE": ([C("suicidal ideation"), C("overdose of tablets"), C("self-harm cuts"), C("drug intoxication")],
                   [C("depressed mood, no thoughts of harm")]),
     "C-CHEST-RISK": ([C("chest pain", age=55), C("chest tightness", age=25, hr=120), C("CP", age=30, spo2=92)],
                      [C("chest pain", age=25, hr=80), C("chest wall bruise", age=60)]),
-    "C-MAJOR-TRAUMA": ([C("pedestrian struck by car"), C("fell from ladder"), C("stab wound abdomen"), C("MVC")],
+    "C-MAJOR-TRAUMA": ([C("motor vehicle collision, restrained driver"), C("pedestrian struck by car"), C("fell from ladder"), C("stab wound abdomen"), C("MVC")],
                        [C("fell on ice, wrist pain".replace("fell on", "slipped on"))]),
     "C-SEIZURE": ([C("seizure at home"), C("convulsions")], [C("headache")]),
     # ESI high-risk rows (ESI scale only); near misses keep the cue word but not the situation.
@@ -59,7 +59,7 @@ RULE_CASES: dict[str, tuple[list[TriageCase], list[TriageCase]]] = {
                   [C("fever", age=40 / 365.25, temp_c=38.2), C("fever", age=14 / 365.25, temp_c=37.5)]),
     "ESI-2-029": ([C("fever, on chemotherapy"), C("neutropenic", temp_c=38.4)],
                   [C("on chemotherapy, nausea", temp_c=37.0)]),
-    "ESI-2-020": ([C("altered mental status"), C("new confusion since morning"), C("disoriented")],
+    "ESI-2-020": ([C("altered level of consciousness"), C("altered mental status"), C("new confusion since morning"), C("disoriented")],
                   [C("chronic dementia, baseline, fall")]),
 }
 

@@ -66,7 +66,8 @@ def _lt(name: str, bound: float) -> Callable[[TriageCase], bool]:
     return lambda case: getattr(case, name) is not None and getattr(case, name) < bound
 
 
-_chest_pain = _words(r"\bchest (pain|tightness|discomfort|pressure)|\bcp\b|angina")
+_chest_pain = _words(r"\bchest (pain|tightness|discomfort|pressure)|\bcp\b|angina|acute coronary|myocardial infarction|"
+                     r"\bstemi\b|st-elevation")
 
 
 def _chest_pain_with_risk(case: TriageCase) -> bool:
@@ -105,7 +106,7 @@ RULES: tuple[SafetyRule, ...] = (
                MODIFIERS_SOURCE, _lt("temp_c", 32)),
     SafetyRule("C-ARREST", 1, "Complaint suggests cardiac or respiratory arrest or unresponsiveness.",
                "KTAS level 1 presentations",
-               _words(r"cardiac arrest|\bcpr\b|\barrest\b|unresponsive|not breathing|apnea|\bdoa\b")),
+               _words(r"cardiac arrest|\bcpr\b|cardiopulmonary resuscitation|\barrest\b|unresponsive|not breathing|apnea|\bdoa\b")),
     SafetyRule("C-ANAPHYLAXIS", 2, "Complaint suggests anaphylaxis or airway swelling.",
                "KTAS allergy/airway presentations",
                _words(r"anaphyla|throat (swelling|closing)|tongue swelling|angioedema")),
@@ -113,7 +114,7 @@ RULES: tuple[SafetyRule, ...] = (
                "KTAS neurology: stroke signs (onset < 3 h is level 2)",
                _words(r"stroke|hemipar|hemipleg|facial (droop|palsy)|slurred|dysarthri|aphasi|"
                       r"one[- ]sided weakness|(left|right|lt|rt)[ ,.-]*(sided? )?weakness|weakness,? (lt|rt|left|right)|"
-                      r"\bcva\b|\btia\b")),
+                      r"\bcva\b|\btia\b|cerebrovascular accident|transient ischemic attack")),
     SafetyRule("C-SUICIDE", 2, "Complaint suggests suicidal ideation, self-harm or poisoning.",
                "KTAS mental health / toxicology presentations",
                _words(r"suicid|self[- ]harm|overdose|\bod\b|intoxicat|poison|ingestion|drug abuse|hanging")),
@@ -122,7 +123,7 @@ RULES: tuple[SafetyRule, ...] = (
                _chest_pain_with_risk),
     SafetyRule("C-MAJOR-TRAUMA", 2, "Complaint suggests a high-risk mechanism of injury.",
                MODIFIERS_SOURCE + ": mechanism of injury",
-               _words(r"fall from height|fell from|pedestrian|motor ?cycle|\bmvc\b|\bmva\b|\btai\b|"
+               _words(r"fall from height|fell from|pedestrian|motor ?cycle|\bmvc\b|\bmva\b|motor vehicle (collision|accident|crash)|\btai\b|"
                       r"traffic accident|car accident|gunshot|stab(bed| wound)?\b|crush(ed)? (injury|by|under)|ejected")),
     # A resolved seizure is KTAS 3; an ongoing one shows in AVPU and fires the V-AVPU rules.
     SafetyRule("C-SEIZURE", 3, "Complaint reports a seizure.",
@@ -165,7 +166,7 @@ RULES: tuple[SafetyRule, ...] = (
                     lambda c: (c.temp_c is not None and c.temp_c >= 38.0) or bool(re.search(r"fever|febrile", c.complaint, re.I))),
                ("esi",)),
     SafetyRule("ESI-2-020", 2, "New confusion, disorientation or altered mental status.", ESI_SOURCE.format("ESI-2-020"),
-               _words(r"altered mental status|\bams\b|new(ly)? confus|acute(ly)? confus|disorient"), ("esi",)),
+               _words(r"altered (mental status|level of consciousness)|\bams\b|\baloc\b|new(ly)? confus|acute(ly)? confus|disorient"), ("esi",)),
 )
 
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -109,7 +109,7 @@ class Triager:
                  request_id: str | None = None) -> TriageResult:
         """Rules-only answer that fails toward clinician review now."""
         started = time.perf_counter() if started is None else started
-        fired = rules.evaluate(case, self.scale_of(case))
+        fired = self.rules_fired(case, self.scale_of(case))
         level = rules.apply(DEGRADED_LEVEL, fired)
         return TriageResult(
             scale=self.scale_of(case),
@@ -167,9 +167,18 @@ class Triager:
             out.update(normalised.basis())
         return out or None
 
+    def rules_fired(self, case: TriageCase, scale: str) -> list[rules.FiredRule]:
+        """The safety rules on the complaint as the model reads it (shorthand expanded), as the
+        build scored them; without a model, on the text as written (the rules know the shorthand)."""
+        if self.model is not None:
+            text = self.model.normalise(case).text
+            if text != case.complaint:
+                case = _replace(case, complaint=text)
+        return rules.evaluate(case, scale)
+
     def _finish(self, case: TriageCase, probs: np.ndarray, model_level: int, elapsed_ms: float,
                 request_id: str, scale: str) -> TriageResult:
-        fired = rules.evaluate(case, scale)
+        fired = self.rules_fired(case, scale)
         level = rules.apply(model_level, fired)
         reasons: list[str] = []
         if level < model_level:
