@@ -132,10 +132,14 @@ class TriageModel:
             return Normalised(case.complaint)
         return self.abbreviations.normalise(case.complaint, case.age)
 
-    def outputs(self, cases: Sequence[TriageCase], max_tokens: int | None = None) -> dict[str, np.ndarray]:
+    def outputs(self, cases: Sequence[TriageCase], max_tokens: int | None = None,
+                texts: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Every graph output for ``cases`` (the level logits of each scale, the outcome logit and
-        the complaint similarities where the bundle has them)."""
-        ids, mask = self.encode_text([self.normalise(c).text for c in cases], max_tokens)
+        the complaint similarities where the bundle has them). ``texts``: the complaints already
+        normalised (the triager normalises once and reuses it for the rules and the basis)."""
+        if texts is None:
+            texts = [self.normalise(c).text for c in cases]
+        ids, mask = self.encode_text(texts, max_tokens)
         return self.run_all(ids, mask, encode_cases(cases))
 
     def run_all(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edge.clinical import rules
+from edge.clinical.abbreviations import Normalised
 from edge.clinical.case import NUMERIC_BOUNDS, TriageCase
 from edge.clinical.decision_rule import decide, sigmoid, softmax
 from edge.errors import CaseError
@@ -128,7 +129,8 @@ class Triager:
         for case in cases:
             self.check_scale(case)
         started = time.perf_counter()
-        outputs = self.model.outputs(cases, max_tokens)
+        read = [self.model.normalise(c) for c in cases]  # once per case: tokens, rules and basis
+        outputs = self.model.outputs(cases, max_tokens, [r.text for r in read])
         by_scale: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for scale in dict.fromkeys(self.scale_of(c) for c in cases):
             spec = self.spec(scale)
@@ -141,9 +143,9 @@ class Triager:
         for i, case in enumerate(cases):
             scale = self.scale_of(case)
             probs, levels = by_scale[scale]
-            result = self._finish(case, probs[i], int(levels[i]), elapsed,
+            result = self._finish(case, read[i], probs[i], int(levels[i]), elapsed,
                                   request_ids[i] if request_ids else new_request_id(), scale)
-            result.read_as = self._read_as(case, similarity[i] if similarity is not None else None)
+            result.read_as = self._read_as(read[i], similarity[i] if similarity is not None else None)
             if explain:
                 result.explanation = self.explain(case, max_tokens)
             results.append(result)
@@ -152,7 +154,7 @@ class Triager:
     def triage(self, case: TriageCase, **kwargs: Any) -> TriageResult:
         return self.triage_batch([case], **kwargs)[0]
 
-    def _read_as(self, case: TriageCase, similarity: np.ndarray | None) -> dict[str, Any] | None:
+    def _read_as(self, normalised: Normalised, similarity: np.ndarray | None) -> dict[str, Any] | None:
         """The basis shown with the answer: the standard presenting complaint the text is nearest
         to (when near enough) and the shorthand read or left unresolved."""
         assert self.model is not None
@@ -162,23 +164,22 @@ class Triager:
             if similarity[best] >= self.READ_AS_MIN_SIMILARITY:
                 out["complaint"] = self.model.complaint_names[best]
                 out["similarity"] = round(float(similarity[best]), 3)
-        normalised = self.model.normalise(case)
         if normalised.expanded or normalised.unresolved:
             out.update(normalised.basis())
         return out or None
 
-    def rules_fired(self, case: TriageCase, scale: str) -> list[rules.FiredRule]:
+    def rules_fired(self, case: TriageCase, scale: str, normalised: Normalised | None = None) -> list[rules.FiredRule]:
         """The safety rules on the complaint as the model reads it (shorthand expanded), as the
         build scored them; without a model, on the text as written (the rules know the shorthand)."""
-        if self.model is not None:
-            text = self.model.normalise(case).text
-            if text != case.complaint:
-                case = _replace(case, complaint=text)
+        if normalised is None and self.model is not None:
+            normalised = self.model.normalise(case)
+        if normalised is not None and normalised.text != case.complaint:
+            case = _replace(case, complaint=normalised.text)
         return rules.evaluate(case, scale)
 
-    def _finish(self, case: TriageCase, probs: np.ndarray, model_level: int, elapsed_ms: float,
-                request_id: str, scale: str) -> TriageResult:
-        fired = self.rules_fired(case, scale)
+    def _finish(self, case: TriageCase, normalised: Normalised, probs: np.ndarray, model_level: int,
+                elapsed_ms: float, request_id: str, scale: str) -> TriageResult:
+        fired = self.rules_fired(case, scale, normalised)
         level = rules.apply(model_level, fired)
         reasons: list[str] = []
         if level < model_level:
