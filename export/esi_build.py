@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edge.clinical.abbreviations import Abbreviations, table_rows
+from edge.clinical.evaluation_metrics import critical_outcome
 from edge.clinical.features import encode_cases
 from export import esi_baselines, esi_protocol, scale_heads
 from export.nhamcs_data import NHAMCS_DIR, Rows, load_years, rows
@@ -169,6 +170,6 @@ def outcome_curve(logits: np.ndarray, outcome: np.ndarray, chosen: dict[str, Any
     for tau in (None, 0.5, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.04, 0.03, 0.02):
         decision = {**chosen["decision"], "outcome_threshold": tau}
         levels = esi_protocol.final_levels(logits, outcome, chosen["temperature"], decision, test.floors)
-        co = esi_protocol.critical_outcome(levels, test.rows.outcome)
+        co = critical_outcome(levels, test.rows.outcome)
         out.append({"outcome_threshold": tau, "recall": co["recall_level_1_2"], "share_level_1_2": co["share_level_1_2"]})
     return out

@@ -58,13 +58,6 @@ def rule_floors(cases: Sequence, scale: str = "esi") -> np.ndarray:
     return np.asarray([rules.rules_level(rules.evaluate(c.case, scale)) or 6 for c in cases], dtype=np.int64)
 
 
-def critical_outcome(levels: np.ndarray, outcome: np.ndarray) -> dict[str, Any]:
-    hit = outcome.astype(bool)
-    return {"visits": int(len(levels)), "critical_visits": int(hit.sum()),
-            "recall_level_1_2": round(float((levels[hit] <= 2).mean()), 4) if hit.any() else None,
-            "share_level_1_2": round(float((levels <= 2).mean()), 4) if len(levels) else None}
-
-
 def scorecard(levels: np.ndarray, rows: Rows) -> dict[str, Any]:
     y = rows.levels
     m = metrics.compute(y, levels)
@@ -73,7 +66,7 @@ def scorecard(levels: np.ndarray, rows: Rows) -> dict[str, Any]:
     return {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4), "qwk": round(m["qwk"], 4),
             "under_triage": round(m["under_triage"], 4), "over_triage": round(m["over_triage"], 4),
             "critical_recall": round(m["critical_recall"], 4) if m["critical_recall"] is not None else None,
-            "critical_outcome": critical_outcome(levels, rows.outcome),
+            "critical_outcome": metrics.critical_outcome(levels, rows.outcome),
             "admitted": {"n": int(admitted.sum()),
                          "critical_recall": round(adm["critical_recall"], 4) if adm and adm["critical_recall"] is not None else None,
                          "under_triage": round(adm["under_triage"], 4) if adm else None}}

@@ -65,10 +65,9 @@ def _esi_levels(path: Path, arrays: esi_protocol.Arrays, esi, tokenizer_path: Pa
     encodings = tokenizer.encode_batch([arrays.rows.cases[i].case.complaint for i in index])
     ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
     mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
-    runner = OrtRunner(path, 2)
-    logits = runner.logits(ids, mask, arrays.features[index], output="logits_esi")
-    outcome = runner.logits(ids, mask, arrays.features[index], output="outcome_logit")[:, 0]
-    levels = esi_protocol.final_levels(logits, outcome, esi.temperature, esi.decision, arrays.floors[index])
+    out = OrtRunner(path, 2).outputs(ids, mask, arrays.features[index], ("logits_esi", "outcome_logit"))
+    levels = esi_protocol.final_levels(out["logits_esi"], out["outcome_logit"][:, 0], esi.temperature, esi.decision,
+                                       arrays.floors[index])
     return levels, arrays.rows.levels[index]
 
 

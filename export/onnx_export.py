@@ -70,12 +70,18 @@ class OrtRunner:
 
     def logits(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray, batch_size: int = 256,
                output: str = OUTPUT_NAME) -> np.ndarray:
-        out = []
+        return self.outputs(ids, mask, features, (output,), batch_size)[output]
+
+    def outputs(self, ids: np.ndarray, mask: np.ndarray, features: np.ndarray, names: tuple[str, ...],
+                batch_size: int = 256) -> dict[str, np.ndarray]:
+        """Several graph outputs from one pass over the cases."""
+        out: dict[str, list[np.ndarray]] = {name: [] for name in names}
         for start in range(0, len(ids), batch_size):
             sl = slice(start, start + batch_size)
             # trim padding columns this slice does not use, as the runtime pads to the longest
             width = max(1, int(mask[sl].sum(axis=1).max()))
             feeds = {"input_ids": ids[sl, :width].astype(np.int64), "attention_mask": mask[sl, :width].astype(np.int64),
                      "features": features[sl].astype(np.float32)}
-            out.append(self.session.run([output], feeds)[0])
-        return np.concatenate(out).astype(np.float64) if out else np.zeros((0, 5))
+            for name, value in zip(names, self.session.run(list(names), feeds)):
+                out[name].append(value)
+        return {name: np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, 5)) for name, parts in out.items()}

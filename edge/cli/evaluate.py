@@ -83,23 +83,17 @@ def load_dataset(fmt: str, paths: str | Path | Sequence[str | Path], model_path:
     return module.load(paths[0])
 
 
-def _share(levels: Sequence[int]) -> float | None:
-    return round(sum(1 for v in levels if v <= 2) / len(levels), 4) if levels else None
-
-
 def critical_outcome(dataset: Dataset, final: Sequence[int]) -> dict[str, Any] | None:
-    """Of the visits that ended in critical care or death in the ED, the share called level 1-2,
-    beside the share of all visits called level 1-2 (the alarm rate) — model and nurse."""
+    """``evaluation_metrics.critical_outcome`` for the model and for the nurse on the same visits."""
     known = [i for i, c in enumerate(dataset.cases) if c.critical_outcome is not None]
     if not known:
         return None
-    hits = [i for i in known if dataset.cases[i].critical_outcome]
-    out: dict[str, Any] = {"visits": len(known), "critical_visits": len(hits)}
-    for who, levels in (("model", [final[i] for i in range(len(final))]),
-                        ("nurse", [c.nurse if c.nurse is not None else 6 for c in dataset.cases])):
-        out[who] = {"recall_level_1_2": round(sum(1 for i in hits if levels[i] <= 2) / len(hits), 4) if hits else None,
-                    "share_level_1_2": _share([levels[i] for i in known])}
-    return out
+    outcome = [bool(dataset.cases[i].critical_outcome) for i in known]
+    nurse = [dataset.cases[i].nurse if dataset.cases[i].nurse is not None else 6 for i in known]
+    model = metrics.critical_outcome([final[i] for i in known], outcome)
+    return {"visits": model["visits"], "critical_visits": model["critical_visits"],
+            **{who: {k: m[k] for k in ("recall_level_1_2", "share_level_1_2")}
+               for who, m in (("model", model), ("nurse", metrics.critical_outcome(nurse, outcome)))}}
 
 
 def admitted(dataset: Dataset, final: Sequence[int]) -> dict[str, Any] | None:

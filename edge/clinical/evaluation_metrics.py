@@ -63,3 +63,14 @@ def compute(truth: Sequence[int], pred: Sequence[int]) -> dict[str, Any]:
         "critical_recall": float((p[critical] <= 2).mean()) if critical.any() else None,
         "confusion": matrix.tolist(),
     }
+
+
+def critical_outcome(pred: Sequence[int], outcome: Sequence[bool]) -> dict[str, Any]:
+    """Critical-outcome recall (one definition everywhere): of the visits that ended in a critical
+    care unit or in death in the ED (``outcome``), the share given level 1-2, always beside the
+    share of all visits given level 1-2 (the alarm rate)."""
+    p = np.asarray(pred, dtype=np.int64)
+    hit = np.asarray(outcome, dtype=bool)
+    return {"visits": int(p.size), "critical_visits": int(hit.sum()),
+            "recall_level_1_2": round(float((p[hit] <= 2).mean()), 4) if hit.any() else None,
+            "share_level_1_2": round(float((p <= 2).mean()), 4) if p.size else None}
