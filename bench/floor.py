@@ -32,6 +32,8 @@ def _operands(node: Any) -> tuple[str, str]:
 
 def _product_flops(a: tuple[int, ...], b: tuple[int, ...], node: Any) -> int:
     attrs = {attr.name: attr for attr in node.attribute}
+    if node.op_type == "MatMulNBits":  # B is packed [N, blocks, bytes per block]: K and N are attributes
+        return 2 * int(np.prod(a[:-1])) * attrs["K"].i * attrs["N"].i
     if node.op_type == "Gemm":
         m, k = (a[1], a[0]) if attrs.get("transA") and attrs["transA"].i else (a[0], a[1])
         n = b[0] if attrs.get("transB") and attrs["transB"].i else b[1]

@@ -58,8 +58,12 @@ def roofline(variant: str, tokens: int, compute: str, flops: int, nbytes: int, g
 
 
 def compute_kind(loaded: Any) -> str:
-    """int8 when the graph ONNX Runtime runs multiplies in int8, else fp32 (weight-only int8 included)."""
-    return "int8" if any(n.op_type in INT8_COMPUTE_OPS for n in loaded.graph.node) else "fp32"
+    """int8 when the graph ONNX Runtime runs multiplies in int8 (MatMulNBits at accuracy_level 4
+    included), else fp32 (weight-only int8 included)."""
+    def int8_nbits(node: Any) -> bool:
+        return node.op_type == "MatMulNBits" and any(a.name == "accuracy_level" and a.i == 4 for a in node.attribute)
+
+    return "int8" if any(n.op_type in INT8_COMPUTE_OPS or int8_nbits(n) for n in loaded.graph.node) else "fp32"
 
 
 def ids_at(inputs: BenchInputs, tokens: int) -> np.ndarray:

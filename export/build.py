@@ -20,11 +20,14 @@ import numpy as np
 import torch
 
 from edge.clinical.features import N_FEATURES, encode_cases
-from export import augment, calibrate, esi_build, esi_bundle, int8_gate, multiscale, onnx_export, quantization_recipe
+from export import (augment, calibrate, encoder_export, esi_build, esi_bundle, int8_gate, multiscale, onnx_export,
+                    quantization_recipe)
 from export.cv import DEFAULT_SEED, fold_table, stratified_folds
 from export.data import Corpus, data_root, load_corpus, transfer_cases
 from export.models_setup import Setup, real_setup, smoke_setup
 from export.stages import Stages
+from export.graph_embedder import GraphEmbedder
+from export.modeling import PooledHead
 from export.student import StudentPlan, fit_student
 from export.teacher import fit_teacher
 from export.train import HeadConfig, StudentConfig, fused_logits, soften
@@ -60,17 +63,16 @@ class BuildConfig:
     # 0.807 (nested 0.664), labels only 0.680 / 0.099 / 0.805 (nested 0.672); the teacher stays as
     # a row of the CV table. `--distill-alpha` and `--epochs N` (fine-tune the encoder) override.
     plan: StudentPlan = StudentPlan(finetune=False, train=StudentConfig(alpha=0.0))
-    # Shipped recipe: int8 weights everywhere (per output channel; embeddings per token row),
-    # computed in fp32. Dynamic uint8 activations (the alternatives below) changed 1.5-2 % of
-    # levels on out-of-fold cases, above the 0.5 % a triage tool may change.
-    recipe: quantization_recipe.QuantRecipe = quantization_recipe.QuantRecipe(weight_only=(r".",), block_rows=32)
+    # Shipped recipe (export.quantization_recipe): MatMulNBits, 8-bit weights per 32-row block, int8
+    # compute (accuracy_level 4); the heads learn on this int8 encoder's vectors. Measured beside it
+    # on the same out-of-fold cases: dynamic U8S8 and the earlier weight-only (fp32 compute) recipe.
+    recipe: quantization_recipe.QuantRecipe = quantization_recipe.QuantRecipe()
     compare_recipes: dict[str, quantization_recipe.QuantRecipe] = field(default_factory=lambda: {
-        "dynamic int8 (per-channel weights, uint8 activations, per-tensor embeddings)":
-            quantization_recipe.QuantRecipe(embeddings_per_row=False),
-        "dynamic int8 + per-row embeddings": quantization_recipe.QuantRecipe(),
-        "dynamic int8 attention, weight-only int8 feed-forward":
-            quantization_recipe.QuantRecipe(weight_only=(r"intermediate/dense", r"output/dense")),
-        "weight-only int8, one scale per output column": quantization_recipe.QuantRecipe(weight_only=(r".",)),
+        "dynamic U8S8 (per-channel int8 weights, uint8 activations per tensor), per-row embeddings":
+            quantization_recipe.QuantRecipe(method="dynamic"),
+        "weight-only int8 per 32-row block, fp32 compute (shipped before)":
+            quantization_recipe.QuantRecipe(method="weight_only"),
+        "MatMulNBits 8-bit, fp32 compute (accuracy_level 0)": quantization_recipe.QuantRecipe(accuracy_level=0),
     })
     baselines: bool = True
     latency: bool = True
@@ -169,7 +171,15 @@ def _encode_ids(setup: Setup, texts: list[str], max_len: int) -> tuple[np.ndarra
             np.asarray([e.attention_mask for e in encodings], dtype=np.int64))
 
 
-def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, work: Path) -> dict[str, Any]:
+def _encoder_graphs_for(model, graphs: encoder_export.EncoderGraphs, config: BuildConfig, folder: Path) -> encoder_export.EncoderGraphs:
+    """The build's shared encoder graphs, or — when the plan fine-tunes the encoder — this model's own."""
+    if not (config.plan.finetune and config.plan.train.epochs > 0):
+        return graphs
+    return encoder_export.prepare(model.encoder, folder, config.recipe, config.compare_recipes)
+
+
+def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, work: Path,
+           graphs: encoder_export.EncoderGraphs) -> dict[str, Any]:
     from tqdm import tqdm
 
     y0 = corpus.labels - 1
@@ -198,16 +208,20 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
             test_texts = [corpus.texts[int(i)] for i in fold.test]
             student["torch"][fold.repeat, fold.test] = fused_logits(
                 model, setup.student.tokenizer(), setup.student.pad, test_texts, features[fold.test], config.max_seq_len)
-            fp32 = onnx_export.export(model, work / "fold-fp32.onnx", N_FEATURES, setup.vocab_size)
-            recipe_info = quantization_recipe.quantize(fp32, work / "fold-int8.onnx", config.recipe)
-            for kind, path in (("fp32", fp32), ("int8", work / "fold-int8.onnx")):
+            fold_graphs = _encoder_graphs_for(model, graphs, config, work / "fold-encoder")
+            head = PooledHead(model.head, model.text_scale)
+            recipe_info = fold_graphs.recipe
+
+            def joined(encoder: Path, name: str) -> Path:
+                return onnx_export.bundle_graph(head, ["logits"], encoder, work / name, fold_graphs.hidden_size, N_FEATURES)
+
+            for kind, path in (("fp32", joined(fold_graphs.fp32, "fold-fp32.onnx")), ("int8", joined(fold_graphs.int8, "fold-int8.onnx"))):
                 runner = onnx_export.OrtRunner(path, config.threads)
                 student[kind][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
             for name, view_feats in view_features.items():  # runner: the int8 graph
                 views[name][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], view_feats[fold.test])
-            for name, recipe in config.compare_recipes.items():
-                quantization_recipe.quantize(fp32, work / "fold-alt.onnx", recipe)
-                runner = onnx_export.OrtRunner(work / "fold-alt.onnx", config.threads)
+            for name, encoder in fold_graphs.alternatives.items():
+                runner = onnx_export.OrtRunner(joined(encoder, "fold-alt.onnx"), config.threads)
                 alternatives[name][fold.repeat, fold.test] = runner.logits(ids[fold.test], mask[fold.test], features[fold.test])
     return {"folds": folds, "teacher": teacher_oof, "student": student, "recipe": recipe_info,
             "alternatives": alternatives, "views": views}
@@ -237,25 +251,38 @@ def build(config: BuildConfig) -> dict[str, Any]:
                 config = replace(config, prune_extra=esi_build.prune_texts(root))
         with stages.stage("encoders and teacher embeddings"):
             setup = smoke_setup(config, corpus) if config.smoke else real_setup(config, corpus)
-        cv = run_cv(setup, config, corpus, stages, work)
+        with stages.stage("student encoder: optimum export, fusion, int8"):
+            graphs = encoder_export.prepare(setup.student.make_encoder(), work / "encoder", config.recipe, config.compare_recipes)
+            # The heads learn on the int8 encoder's vectors: the int8 graph is the model training optimizes.
+            setup.student.embedder = GraphEmbedder(graphs.int8, setup.student.tokenizer_json, setup.student.pad_id,
+                                                   setup.student.pad_token, config.max_seq_len, config.threads)
+        cv = run_cv(setup, config, corpus, stages, work, graphs)
         with stages.stage("calibration and decision"):
             chosen = calibrate_and_decide(corpus, cv, config)
         with stages.stage("final teacher and student"):
             teacher = _fit_teacher(setup, config, corpus, np.arange(len(corpus.labels)), config.seed)
             final = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, np.arange(len(corpus.labels)),
                                   config.seed, "student final")
+            final_graphs = _encoder_graphs_for(final, graphs, config, work / "final-encoder")
+            embedder = setup.student.embedder if final_graphs is graphs else GraphEmbedder(
+                final_graphs.int8, setup.student.tokenizer_json, setup.student.pad_id, setup.student.pad_token,
+                config.max_seq_len, config.threads)
         esi = None
         if esi_ready:
             with stages.stage("ESI scale (NHAMCS): protocol, baselines, heads"):
-                esi = esi_build.run(root, final.encoder, setup.student.tokenizer_json, setup.student.pad,
-                                    config.max_seq_len, config.seed, config.esi_limit_per_year)
+                esi = esi_build.run(root, embedder, config.seed, config.esi_limit_per_year)
         with stages.stage("export and int8"):
             if esi is not None:
-                combined = multiscale.MultiScaleClassifier(final, esi.heads, esi.text_scale, esi.complaint_vectors)
-                fp32 = multiscale.export(combined, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
+                heads, outputs = multiscale.MultiScaleHeads(final, esi.heads, esi.text_scale, esi.complaint_vectors), multiscale.OUTPUTS
             else:
-                fp32 = onnx_export.export(final, work / "model-fp32.onnx", N_FEATURES, setup.vocab_size)
-            recipe = quantization_recipe.quantize(fp32, staging / "model.onnx", config.recipe)
+                heads, outputs = PooledHead(final.head, final.text_scale), ["logits"]
+            hidden = final_graphs.hidden_size
+            fp32 = onnx_export.bundle_graph(heads, outputs, final_graphs.fp32, work / "model-fp32.onnx", hidden, N_FEATURES)
+            onnx_export.bundle_graph(heads, outputs, final_graphs.int8, staging / "model.onnx", hidden, N_FEATURES)
+            if quantization_recipe.quantized_head_nodes(staging / "model.onnx"):
+                raise RuntimeError("a head node is quantized in the shipped graph; the heads must stay fp32")
+            recipe = {**final_graphs.recipe, "fusion": final_graphs.fusion,
+                      "exporter": "encoder: optimum.exporters.onnx (export.encoder_export); heads: torch.onnx; joined by export.graph_merge"}
             (staging / "tokenizer.json").write_text(setup.student.tokenizer_json, encoding="utf-8")
         baselines = None
         if config.baselines:
@@ -304,7 +331,7 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
     for name, logits in cv["alternatives"].items():
         alt_levels = calibrate.final_levels(softmax(logits.reshape(-1, 5), temperature), point.decision, fired)
         alternatives[name] = int8_gate.int8_agreement(levels["fp32"], alt_levels, truth)
-    alternatives["shipped: weight-only int8, per column per 32 rows (int8 weights, fp32 compute)"] = gate
+    alternatives["shipped: MatMulNBits 8-bit per 32-row block, int8 compute (accuracy_level 4)"] = gate
     views = {}
     for name, logits in cv.get("views", {}).items():
         fired_view = calibrate.fired_rules(augment.view(corpus.cases, name)) * repeats

@@ -20,6 +20,7 @@ from edge.clinical.abbreviations import Abbreviations, table_rows
 from edge.clinical.evaluation_metrics import critical_outcome
 from edge.clinical.features import encode_cases
 from export import esi_baselines, esi_protocol, scale_heads
+from export.graph_embedder import GraphEmbedder
 from export.nhamcs_data import NHAMCS_DIR, Rows, load_years, rows
 
 ABBREVIATIONS_CSV = "clinical-abbreviations/chief_complaint_abbreviations.csv"
@@ -70,7 +71,7 @@ def _normalise(dataset_rows: Rows, abbreviations: Abbreviations) -> Rows:
     return Rows(out)
 
 
-def _pooled(text_encoder, texts: list[str], key: str) -> dict[str, np.ndarray]:
+def _pooled(embedder: GraphEmbedder, texts: list[str], key: str) -> dict[str, np.ndarray]:
     from export.encoders import cache_dir
 
     unique = sorted(set(texts))
@@ -79,18 +80,14 @@ def _pooled(text_encoder, texts: list[str], key: str) -> dict[str, np.ndarray]:
     if path.is_file():
         vectors = np.load(path)
     else:
-        vectors = text_encoder.embed(unique, batch_size=128, desc="student embed (NHAMCS)")
+        vectors = embedder.embed(unique, batch_size=128, desc="student embed (NHAMCS)")
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, vectors)
     return dict(zip(unique, vectors))
 
 
-def run(root: Path, encoder, tokenizer_json: str, pad: tuple[int, str], max_len: int, seed: int,
-        limit_per_year: int | None = None, progress=print) -> EsiResult:
-    from tokenizers import Tokenizer
-
-    from export.teacher import TextEncoder
-
+def run(root: Path, embedder: GraphEmbedder, seed: int, limit_per_year: int | None = None, progress=print) -> EsiResult:
+    """``embedder``: the shipped (int8) encoder graph, whose pooled vectors every ESI head learns on."""
     paths = knowledge_paths(root)
     abbreviation_rows = table_rows(paths["abbreviations"])
     abbreviations = Abbreviations.from_rows(abbreviation_rows)
@@ -101,13 +98,11 @@ def run(root: Path, encoder, tokenizer_json: str, pad: tuple[int, str], max_len:
 
         years = {y: Dataset(d.name, d.cases[:limit_per_year]) for y, d in years.items()}
     names = complaint_names(root)
-    text = TextEncoder(encoder, Tokenizer.from_str(tokenizer_json), pad[0], pad[1], max_len)
     splits = {name: _normalise(rows(years, which), abbreviations) for name, which in
               (("train", (2016, 2017, 2018)), ("valid", (2019,)), ("test", (2020,)))}
     all_texts = [t for r in splits.values() for t in r.texts] + names
-    key = hashlib.sha256(tokenizer_json.encode("utf-8")).hexdigest() + str(max_len)
-    progress("ESI: pooled complaint vectors")
-    pooled = _pooled(text, all_texts, key)
+    progress("ESI: pooled complaint vectors (int8 encoder graph)")
+    pooled = _pooled(embedder, all_texts, embedder.key)
     complaint_vectors = np.stack([pooled[n] for n in names])
     train_vectors = np.stack([pooled[t] for t in splits["train"].texts])
     text_scale = 1.0 / (float((train_vectors - train_vectors.mean(axis=0)).std()) or 1.0)

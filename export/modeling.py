@@ -59,6 +59,19 @@ class FusedClassifier(nn.Module):
         return self.head(self.pooled(input_ids, attention_mask), features)
 
 
+class PooledHead(nn.Module):
+    """The KTAS part of a bundle graph without the encoder: ``last_hidden_state``, mask and
+    features → logits. The encoder graph is joined in front of it (``export.graph_merge``)."""
+
+    def __init__(self, head: FusionHead, text_scale: float) -> None:
+        super().__init__()
+        self.head = head
+        self.text_scale = text_scale
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        return self.head(mean_pool(hidden, attention_mask) * self.text_scale, features)
+
+
 def load_encoder(path: Path, keep_layers: int | None = None) -> nn.Module:
     """A pretrained encoder from a local folder (no hub), optionally cut to its first layers.
     Eager attention: it exports to plain ONNX ops that every ONNX Runtime build runs."""

@@ -1,6 +1,9 @@
-"""ONNX export (opset 17, dynamic batch and sequence axes) and a runner that scores a graph the
-way the runtime does. The int8 recipe applied to the exported graph is
-``export.quantization_recipe``; the gate it must pass is ``export.int8_gate``.
+"""ONNX export of the heads (opset 17, dynamic batch and sequence axes), the whole bundle graph
+(encoder graph + heads, ``export.graph_merge``), and a runner that scores a graph the way the
+runtime does. The encoder itself goes through optimum (``export.encoder_export``) and the int8
+recipe (``export.quantization_recipe``); the gate the result must pass is ``export.int8_gate``.
+``export`` traces a whole fused classifier in one piece: the plain fp32 student the benchmark
+compares against.
 """
 
 from __future__ import annotations
@@ -33,26 +36,39 @@ def export(model: torch.nn.Module, path: Path, n_features: int, vocab_size: int)
     return path
 
 
+def export_heads(heads: torch.nn.Module, path: Path, outputs: list[str], hidden_size: int, n_features: int) -> Path:
+    """Trace ``heads(last_hidden_state, attention_mask, features)`` on its own."""
+    heads.eval()
+    hidden = torch.randn(2, 8, hidden_size)
+    mask = torch.ones(2, 8, dtype=torch.long)
+    mask[1, 6:] = 0
+    feats = torch.zeros(2, n_features, dtype=torch.float32)
+    axes = {"last_hidden_state": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"}, "features": {0: "batch"}}
+    axes.update({name: {0: "batch"} for name in outputs})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(heads, (hidden, mask, feats), str(path), input_names=["last_hidden_state", "attention_mask", "features"],
+                          output_names=outputs, opset_version=OPSET, dynamo=False, dynamic_axes=axes)
+    return path
+
+
+def bundle_graph(heads: torch.nn.Module, outputs: list[str], encoder_graph: Path, path: Path, hidden_size: int,
+                 n_features: int) -> Path:
+    """The graph a bundle ships: ``encoder_graph`` (fp32 or int8) joined to the traced heads."""
+    from export import graph_merge
+
+    traced = export_heads(heads, path.with_name(path.stem + "-heads.onnx"), outputs, hidden_size, n_features)
+    graph_merge.join(encoder_graph, traced, path)
+    traced.unlink()
+    return path
+
+
 def head_node_names(path: Path) -> list[str]:
     """MatMul/Gemm nodes of the fusion head and feature layer (named /head/... by the tracer)."""
     import onnx
 
     graph = onnx.load(str(path)).graph
     return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and "/head/" in n.name]
-
-
-def encoder_matmuls(path: Path) -> list[str]:
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    names = []
-    for node in graph.node:
-        if node.op_type == "MatMul" and "/head/" not in node.name:
-            # weight MatMuls only: their second input is an initializer
-            inits = {i.name for i in graph.initializer}
-            if node.input[1] in inits:
-                names.append(node.name)
-    return names
 
 
 class OrtRunner:

@@ -1,98 +1,137 @@
-"""The quantization recipe: how the exported fp32 graph becomes the shipped int8 graph.
+"""The quantization recipe: how the fused fp32 encoder becomes the shipped int8 encoder.
 
-What ships (``export.build.BuildConfig.recipe``): every encoder weight stored int8 — per output
-column per block of 32 input rows, the word-embedding table one scale per token row (rows gathered
-first, then scaled: ``export.graph_surgery``) — and computed in fp32 (weight-only). Dynamic uint8
-activations (ONNX Runtime's ``quantize_dynamic``, also expressible here) changed 1.4-2 % of
-out-of-fold levels, above what the gate (``export.int8_gate``) allows. Every scale's head, the
-structured-feature layer and the complaint matcher stay fp32: they decide a level from few
-numbers, and a per-batch activation scale there would make a case's answer depend on its batch.
-The same graph serves x86-64 and arm64.
+What ships (``export.build.BuildConfig.recipe``, method ``matmul_nbits``): every encoder MatMul
+becomes ONNX Runtime's ``MatMulNBits`` with 8-bit symmetric weights, one scale per output column
+per block of 32 input rows, and ``accuracy_level=4`` — activations quantized to int8 per row per
+block of 32 at run time and the products computed in int8 (AVX2/AVX-512 VNNI on x86-64, NEON
+dot-product on arm64; a CPU without an int8 kernel falls back to fp32 compute on the same int8
+weights). The weights stay int8 in memory: nothing is expanded to fp32 at load. Because the
+activation scale is per row, a case's answer does not depend on its batch. The word-embedding
+table is int8 with one scale per token row, gathered first, then scaled (``export.graph_surgery``).
+The heads are never in the graph this recipe sees: they are joined afterwards in fp32
+(``export.graph_merge``). The same file serves x86-64 and arm64.
+
+Measured beside it on the same out-of-fold cases (``BuildConfig.compare_recipes``):
+- ``dynamic``: ``quantize_dynamic`` U8S8, per-channel weights, one uint8 scale per tensor per
+  call — fastest on x86, but the per-tensor activation scale is coarse (1.4-2 % of levels moved
+  in the earlier builds) and it depends on the batch.
+- ``weight_only``: int8 weights behind DequantizeLinear/Mul, fp32 compute — what shipped before;
+  ONNX Runtime folds it back to fp32 weights at load, so it is int8 on disk only.
+Static QDQ is not offered: its activation scales are fixed from calibration texts, per tensor,
+and the complaint lengths and vocabularies a kiosk sees vary more than any calibration set.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from export import graph_surgery
-from export.onnx_export import encoder_matmuls, head_node_names
+
+METHODS = ("matmul_nbits", "dynamic", "weight_only")
 
 
 @dataclass(frozen=True)
 class QuantRecipe:
-    per_channel: bool = True
-    reduce_range: bool = False
-    quantize_embeddings: bool = True  # Gather on the word-embedding table, int8
-    # True: one scale per token row, dequantized to fp32 (ORT's Gather quantization is per tensor,
-    # which is coarse for the rare tokens with small vectors).
-    embeddings_per_row: bool = True
-    # Weight-only MatMuls: one scale per output column per block of this many input rows
-    # (0: one scale per whole column). Finer blocks cut the rounding error where it matters.
-    block_rows: int = 0
-    keep_fp32: tuple[str, ...] = field(default_factory=tuple)  # extra node names kept fp32
-    # Regexes of encoder MatMuls whose weights are stored int8 (per channel) but computed in fp32
-    # (DequantizeLinear → MatMul): same size as int8, no activation rounding where it hurts most.
-    weight_only: tuple[str, ...] = ()
+    method: str = "matmul_nbits"
+    block_rows: int = 32  # matmul_nbits / weight_only: one scale per output column per this many input rows
+    accuracy_level: int = 4  # matmul_nbits: 4 = int8 compute; 0 = fp32 compute on int8 weights
+    per_channel: bool = True  # dynamic: per output channel weight scales
+    embeddings_per_row: bool = True  # word-embedding table int8, one scale per token row
 
-    def describe(self, head_nodes: Sequence[str]) -> dict[str, object]:
-        everything_weight_only = "." in self.weight_only or r"." in self.weight_only
-        return {
-            "method": ("int8 weights stored in the graph, dequantized to fp32 for compute (weight-only)"
-                       if everything_weight_only else "onnxruntime.quantization.quantize_dynamic"),
-            "weights": "int8, per-channel" if self.per_channel else "int8, per-tensor",
-            "activations": "fp32 (no activation quantization)" if everything_weight_only
-            else "uint8, dynamic per-tensor (computed at run time)",
-            "op_types": ["MatMul"] + (["Gather"] if self.quantize_embeddings else []),
-            "embeddings": ("int8, one scale per token row; rows gathered first, then scaled (Gather → Cast → Mul)" if self.embeddings_per_row
-                           else "int8, per tensor (ORT Gather quantization)") if self.quantize_embeddings else "fp32",
-            "reduce_range": self.reduce_range,
-            "kept_fp32": sorted(set(head_nodes) | set(self.keep_fp32)),
-            "kept_fp32_why": "fusion head and feature layer (decide the level from few numbers; ~60k weights)",
-            "weight_only_int8": list(self.weight_only),
-            "weight_only_blocks": (f"one fp16 scale per output column per {self.block_rows} input rows"
-                                   if self.block_rows else "one scale per output column"),
-            "why_weight_only": "dynamic uint8 activations changed 1.6-2 % of out-of-fold levels (gate: <= 0.5 %); "
-                               "see recipe_comparison_oof",
-        }
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown quantization method {self.method!r}; one of {METHODS}")
+
+    def describe(self) -> dict[str, object]:
+        embeddings = ("int8, one scale per token row; rows gathered first, then scaled (Gather → Cast → Mul)"
+                      if self.embeddings_per_row else "fp32")
+        common = {"method": self.method, "embeddings": embeddings, "heads": "fp32 (joined after quantization)",
+                  "kept_fp32_why": "the heads decide a level from few numbers (~200k weights); fp32 there costs nothing"}
+        if self.method == "matmul_nbits":
+            return {**common, "op": "com.microsoft.MatMulNBits", "weights": f"int8 symmetric, per output column per {self.block_rows} rows",
+                    "activations": "int8 per row per block at run time (accuracy_level 4)" if self.accuracy_level == 4
+                    else f"accuracy_level {self.accuracy_level}",
+                    "accuracy_level": self.accuracy_level, "compute": "int8 dot products, fp32 accumulation of block results",
+                    "in_memory": "int8 (MLAS packs the int8 blocks at load)"}
+        if self.method == "dynamic":
+            return {**common, "op": "DynamicQuantizeLinear + MatMulInteger", "weights": "int8 per-channel" if self.per_channel else "int8 per-tensor",
+                    "activations": "uint8, one scale per tensor per call (depends on the batch)", "in_memory": "int8"}
+        return {**common, "op": "DequantizeLinear/Mul → MatMul", "weights": f"int8, per output column per {self.block_rows} rows",
+                "activations": "fp32", "compute": "fp32", "in_memory": "fp32 (ONNX Runtime folds the dequantization at load)"}
+
+
+def weight_matmuls(path: Path) -> list[str]:
+    """Names of the MatMuls whose second input is a stored weight."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name for i in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits]
+
+
+@contextlib.contextmanager
+def _quiet_root_logger() -> Iterator[None]:
+    """ONNX Runtime's quantizers configure the root logger at INFO on import and log a line per
+    tensor there; a build's log should say what happened, not every tensor name."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def quantize(fp32: Path, int8: Path, recipe: QuantRecipe) -> dict[str, object]:
-    import re
+    """Quantize the encoder graph ``fp32`` into ``int8`` by ``recipe``; returns what was done."""
+    with _quiet_root_logger():
+        return _quantize(fp32, int8, recipe)
 
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    head = head_node_names(fp32)
-    weight_only = [n for n in encoder_matmuls(fp32) if any(re.search(p, n) for p in recipe.weight_only)]
-    quantize_dynamic(
-        str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
-        reduce_range=recipe.reduce_range,
-        op_types_to_quantize=["MatMul"] + (["Gather"] if recipe.quantize_embeddings and not recipe.embeddings_per_row else []),
-        nodes_to_exclude=_with_quantizer_names(set(head) | set(recipe.keep_fp32) | set(weight_only)),
-        extra_options={"MatMulConstBOnly": True},
-    )
-    per_row = recipe.quantize_embeddings and recipe.embeddings_per_row
-    if weight_only or per_row:
-        _weight_only_int8(int8, weight_only, embeddings=per_row, block_rows=recipe.block_rows)
-    if per_row:  # exact rewrite: scale only the embedding rows an input uses (export/graph_surgery.py)
-        graph_surgery.rewrite_file(int8)
-    dynamic_head = quantized_head_nodes(int8)
-    if dynamic_head:  # a per-batch activation scale in the head makes a case's answer depend on its batch
-        raise RuntimeError(f"head nodes were quantized despite nodes_to_exclude: {dynamic_head}")
-    info = recipe.describe(head)
-    info["weight_only_int8_nodes"] = len(weight_only)
-    if per_row:
-        info["embeddings"] = "int8, one scale per token row; rows gathered first, then scaled (Gather → Cast → Mul)"
+def _quantize(fp32: Path, int8: Path, recipe: QuantRecipe) -> dict[str, object]:
+    matmuls = weight_matmuls(fp32)
+    if recipe.method == "matmul_nbits":
+        _matmul_nbits(fp32, int8, recipe)
+    elif recipe.method == "dynamic":
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=recipe.per_channel,
+                         op_types_to_quantize=["MatMul"],
+                         # fused ops (SkipLayerNormalization, ...) defeat its type inference
+                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+    else:
+        import shutil
+
+        shutil.copyfile(fp32, int8)
+        _weight_only_int8(int8, matmuls, block_rows=recipe.block_rows)
+    if recipe.embeddings_per_row:
+        _weight_only_int8(int8, [], embeddings=True)
+        graph_surgery.rewrite_file(int8)  # exact: scale only the embedding rows an input uses
+    info = recipe.describe()
+    info["quantized_matmuls"] = len(matmuls)
     return info
 
 
-def _with_quantizer_names(names: set[str]) -> list[str]:
-    """ORT's quantizer first splits each Gemm into ``<name>_MatMul`` + ``<name>_Add`` and matches
-    nodes_to_exclude against the new names, so a plain Gemm name excludes nothing."""
-    return sorted(names | {f"{n}_MatMul" for n in names})
+def _matmul_nbits(fp32: Path, int8: Path, recipe: QuantRecipe) -> None:
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import DefaultWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    config = DefaultWeightOnlyQuantConfig(block_size=recipe.block_rows, is_symmetric=True,
+                                          accuracy_level=recipe.accuracy_level, bits=8)
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32)), bits=8, block_size=recipe.block_rows, is_symmetric=True,
+                                     accuracy_level=recipe.accuracy_level, algo_config=config)
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(int8), use_external_data_format=False)
+    left = weight_matmuls(int8)
+    if left:
+        raise RuntimeError(f"MatMuls left in fp32 by the 8-bit quantizer: {left}")
 
 
 def quantized_head_nodes(path: Path) -> list[str]:

