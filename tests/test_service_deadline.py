@@ -134,3 +134,39 @@ def test_stuck_worker_makes_the_service_unready(model, tiny_bundle, tmp_path) ->
         release.set()
         time.sleep(0.2)
         assert state.scheduler.healthy(stuck_after_s=0.1)
+
+
+def test_queued_requests_ride_in_one_model_call_and_keep_their_own_answers(model, tiny_bundle, tmp_path) -> None:
+    """Dynamic batching: requests that queue behind a busy model run as one batch; each caller
+    gets the answer for its own case, the same answer a batch of one gives."""
+    from edge.clinical.case import TriageCase
+    from edge.inference.triager import Triager
+    from edge.service.scheduler import Scheduler
+
+    release = threading.Event()
+    slow = SlowTriager(model, 10.0, release)
+    scheduler = Scheduler(lambda: slow, queue_size=16, initial_service_s=0.001, batch_cases=4, batch_wait_s=0.0).start()
+    cases = [TriageCase(c, age=a, pain=p) for c, a, p in
+             (("ankle sprain", 30, 3), ("chest pain", 70, 8), ("fever", 4, 2), ("headache", 40, 5), ("cut finger", 25, 2))]
+    try:
+        with ThreadPoolExecutor(6) as pool:
+            blocker = pool.submit(scheduler.submit, cases[:1], deadline_s=20.0, request_ids=["first"])
+            deadline = time.monotonic() + 5
+            while slow.calls == 0 and time.monotonic() < deadline:  # the worker is busy with the first
+                time.sleep(0.01)
+            futures = [pool.submit(scheduler.submit, [case], deadline_s=20.0, request_ids=[f"r{i}"])
+                       for i, case in enumerate(cases[1:])]
+            while scheduler.depth < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            release.set()
+            answers = [f.result(timeout=20)[0] for f in futures]
+            blocker.result(timeout=20)
+    finally:
+        scheduler.stop()
+    assert slow.calls == 2  # the first case alone, then the four queued behind it together
+    assert dict(scheduler.batch_sizes) == {1: 1, 4: 1}
+    plain = Triager(model)
+    for i, (case, answer) in enumerate(zip(cases[1:], answers)):
+        alone = plain.triage(case)
+        assert answer.request_id == f"r{i}" and answer.degraded is None
+        assert answer.level == alone.level and answer.probabilities == pytest.approx(alone.probabilities, abs=1e-6)

@@ -47,6 +47,10 @@ class ServiceConfig:
     deadline_max_ms: float = 5000.0
     queue_size: int = 64  # a memory cap; admission by predicted wait is what keeps the deadline
     batch_max: int = 16
+    # Dynamic batching (edge.service.scheduler): queued requests ride in one model call of at most
+    # this many cases, waiting at most this long for company when the first deadline allows.
+    dynamic_batch_cases: int = 8
+    dynamic_batch_wait_ms: float = 1.0
     audit_db: str = "var/audit.sqlite3"
     audit_key_file: str = "var/audit.key"
     audit_retention_days: int = 365
@@ -61,7 +65,7 @@ class ServiceConfig:
     web: dict[str, Any] = field(default_factory=dict)  # kiosk / staff board settings (edge.web)
 
     def validate(self) -> "ServiceConfig":
-        positive_ints = ("threads", "workers", "http_threads", "queue_size", "batch_max",
+        positive_ints = ("threads", "workers", "http_threads", "queue_size", "batch_max", "dynamic_batch_cases",
                          "audit_retention_days", "max_body_bytes")
         for name in positive_ints:
             if getattr(self, name) < 1:
@@ -76,6 +80,9 @@ class ServiceConfig:
             )
         if self.scale is not None and self.scale not in ("ktas", "esi"):
             raise ConfigError("config_invalid", "'scale' must be ktas (Korea, CTAS family) or esi (US).", field="scale")
+        if not 0 <= self.dynamic_batch_wait_ms <= 50:
+            raise ConfigError("config_invalid", "'dynamic_batch_wait_ms' must be between 0 and 50 (it is spent inside "
+                              "every deadline).", field="dynamic_batch_wait_ms")
         if self.worker_stuck_s <= 0:
             raise ConfigError("config_invalid", "'worker_stuck_s' must be above 0.", field="worker_stuck_s")
         if self.monitor_interval_s <= 0:

@@ -7,6 +7,12 @@ with the rules-only degraded answer (reason ``deadline``, or ``overload`` when t
 or refused with :class:`Overloaded` (503 + Retry-After) when the client asked for strict mode.
 A caller waits for its job only until shortly before the deadline; an inference that overruns
 is answered degraded then, and the worker's late result is dropped.
+
+Dynamic batching: a worker that takes a job also takes the jobs queued behind it — up to
+``batch_cases`` cases, waiting at most ``batch_wait_s`` for more while the first job's deadline
+allows — and runs them as one model call, as an inference server's dynamic batcher does. Each
+caller gets its own cases' results; the bundle's batch-invariance gate (``export.int8_gate``)
+guarantees they are the same answers a batch of one would give. Explanations run on their own.
 """
 
 from __future__ import annotations
@@ -48,9 +54,12 @@ class _Job:
 
 class Scheduler:
     def __init__(self, triager_source: Callable[[], Triager], *, workers: int = 1, queue_size: int = 16,
-                 initial_service_s: float = 0.0) -> None:
+                 initial_service_s: float = 0.0, batch_cases: int = 8, batch_wait_s: float = 0.001) -> None:
         self._triager_source = triager_source
         self.queue_size = queue_size
+        self.batch_cases = max(1, batch_cases)
+        self.batch_wait_s = max(0.0, batch_wait_s)
+        self.batch_sizes: collections.Counter[int] = collections.Counter()  # cases per model call
         self.max_queue = queue_size
         self.max_tokens: int | None = None
         self.rules_only_reason: str | None = None  # set by the policy: "thermal", "memory"
@@ -251,54 +260,96 @@ class Scheduler:
         return results
 
     # -- workers ---------------------------------------------------------------------------
-    def _next_job(self, index: int) -> _Job | None:
+    def _take(self) -> _Job | None:
+        """The next live job in the queue, or None (caller holds ``_cond``)."""
+        while self._queue:
+            job = self._queue.popleft()
+            self._queued_cost = max(0.0, self._queued_cost - job.cost_s)
+            if not job.abandoned and time.monotonic() < job.deadline:
+                return job
+            job.abandoned = True  # its caller has answered already
+        return None
+
+    def _batchable(self, first: _Job, job: _Job, cases: int) -> bool:
+        return (not job.explain and job.max_tokens == first.max_tokens
+                and cases + len(job.cases) <= self.batch_cases)
+
+    def _next_batch(self, index: int) -> list[_Job] | None:
+        """One job, plus the queued jobs that can ride in the same model call."""
         with self._cond:
             while self._running:
                 self._beats[index] = time.monotonic()
-                while self._queue:
-                    job = self._queue.popleft()
-                    self._queued_cost = max(0.0, self._queued_cost - job.cost_s)
-                    if not job.abandoned and time.monotonic() < job.deadline:
-                        self._busy[index] = (time.monotonic(), job.cost_s)
-                        return job
-                    job.abandoned = True  # its caller has answered already
-                self._cond.wait(1.0)
+                first = self._take()
+                if first is None:
+                    self._cond.wait(1.0)
+                    continue
+                batch, cases = [first], len(first.cases)
+                if not first.explain:
+                    # Wait briefly for company only while the whole batch still makes the first deadline.
+                    wait_until = min(time.monotonic() + self.batch_wait_s,
+                                     first.deadline - self.times.estimate() * self.batch_cases)
+                    while cases < self.batch_cases:
+                        if self._queue and self._batchable(first, self._queue[0], cases):
+                            job = self._take()
+                            if job is not None:
+                                batch.append(job)
+                                cases += len(job.cases)
+                            continue
+                        if self._queue or time.monotonic() >= wait_until:
+                            break
+                        self._cond.wait(max(0.0, wait_until - time.monotonic()))
+                self._busy[index] = (time.monotonic(), sum(job.cost_s for job in batch))
+                return batch
         return None
+
+    def _run(self, batch: list[_Job]) -> list[TriageResult] | None:
+        first = batch[0]
+        cases = [case for job in batch for case in job.cases]
+        ids = [rid for job in batch for rid in job.request_ids]
+        try:
+            return self._triager_source().triage_batch(cases, max_tokens=first.max_tokens, explain=first.explain,
+                                                       request_ids=ids)
+        except Exception as error:  # a failing model must cost one answer, never the worker
+            log.error("inference failed: %s", type(error).__name__)
+            return None
 
     def _work(self, index: int) -> None:
         while True:
-            job = self._next_job(index)
-            if job is None:
+            batch = self._next_batch(index)
+            if batch is None:
                 return
             began = time.perf_counter()
-            try:
-                results = self._triager_source().triage_batch(
-                    job.cases, max_tokens=job.max_tokens, explain=job.explain, request_ids=job.request_ids)
-            except Exception as error:  # a failing model must cost one answer, never the worker
-                log.error("inference failed: %s", type(error).__name__)
-                results = None
+            results = self._run(batch)
             elapsed = time.perf_counter() - began
-            if results is not None and not job.explain:
-                self.times.add(elapsed / len(job.cases))
-            elif results is not None and job.variants:  # what the answer itself cost is known: the rest is occlusion
-                self.variant_times.add(max(0.0, elapsed - self.times.estimate() * len(job.cases)) / job.variants)
+            n_cases = sum(len(job.cases) for job in batch)
+            first = batch[0]
+            if results is not None and not first.explain:
+                self.times.add(elapsed / n_cases)
+            elif results is not None and first.variants:  # what the answer itself cost is known: the rest is occlusion
+                self.variant_times.add(max(0.0, elapsed - self.times.estimate() * n_cases) / first.variants)
             if results is not None:  # the energy was spent even if the caller has given up waiting
                 for listener in list(self.inference_listeners):
                     try:
-                        listener(elapsed, len(job.cases))
+                        listener(elapsed, n_cases)
                     except Exception as error:  # metering must never cost the worker
                         log.error("inference listener failed: %s", type(error).__name__)
             with self._cond:
                 self._busy.pop(index, None)
                 self._beats[index] = time.monotonic()
-                self.completed += 1
-                if results is None:
-                    job.failed = True
-                else:
-                    job.results = results
-            job.done.set()
+                self.completed += len(batch)
+                self.batch_sizes[n_cases] += 1
+                offset = 0
+                for job in batch:
+                    if results is None:
+                        job.failed = True
+                    else:
+                        job.results = results[offset:offset + len(job.cases)]
+                    offset += len(job.cases)
+            for job in batch:
+                job.done.set()
 
     def snapshot(self) -> dict[str, Any]:
         return {"queue_depth": self.depth, "in_service": self.in_service, "max_queue": self.max_queue,
                 "service_estimate_s": self.times.estimate(), "overruns": self.overruns,
-                "rejections": dict(self.rejections), "rules_only": self.rules_only_reason}
+                "rejections": dict(self.rejections), "rules_only": self.rules_only_reason,
+                "batch_cases": {str(k): v for k, v in sorted(self.batch_sizes.items())}}

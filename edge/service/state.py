@@ -156,7 +156,8 @@ def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtim
                               f"{config.audit_key_file}: {error}. Check the path and that this user may write there.",
                               field="audit_db") from None
     scheduler = Scheduler(lambda: runtime.triager, workers=config.workers, queue_size=config.queue_size,
-                          initial_service_s=_measure_service_time(runtime.triager))
+                          initial_service_s=_measure_service_time(runtime.triager),
+                          batch_cases=config.dynamic_batch_cases, batch_wait_s=config.dynamic_batch_wait_ms / 1000.0)
     energy = EnergyMeter(lambda: power_from(monitor))
     scheduler.inference_listeners.append(energy.on_inference)
     return ServiceState(
