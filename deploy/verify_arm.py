@@ -5,8 +5,9 @@ Pi 5 (``-cpu cortex-a76``), must give the same answers as x86 on every evaluatio
     python deploy/verify_arm.py --bundle dist/edge-triage-0.1.0-aarch64-py3.11.tar.gz \
         --data ../shared/data/ktas-moon2019/data.csv
 
-Per CPU model it runs ``edge-triage check``, ``edge-triage predict`` (one JSON line per case,
-compared case by case to the x86 run: same level and model level, probabilities within 1e-3) and
+Per CPU model it runs ``edge-triage check``, ``edge-triage predict`` in each scale (KTAS and ESI; one JSON line per case,
+compared case by case to the x86 run: same level and model level, probabilities within 0.02 —
+int8 kernels differ by ISA, see PROB_TOLERANCE) and
 ``edge-triage eval --format ktas`` (metrics compared to x86). Never ``-cpu max``: it enables
 SVE/SME kernels that gave wrong int8 results under Debian 12's QEMU. onnxruntime crashes on
 import when QEMU passes the host's x86 /proc/cpuinfo through, so each run gets the target's
@@ -36,7 +37,13 @@ from arm_sysroot import build_sysroot  # noqa: E402
 from build_bundle import isolated_pip_env  # noqa: E402
 from arm_cpuinfo import CPU_MODELS, cpuinfo_text  # noqa: E402
 
-PROB_TOLERANCE = 1e-3
+# Same level and model level on every case is the gate. Probabilities may differ a little: the
+# graph multiplies in int8 (MatMulNBits, accuracy_level 4) and each CPU family has its own kernel —
+# AVX2/AVX-512-VNNI on x86-64, NEON dot-product on an A76, fp32 on the int8 weights where a core
+# has no dot-product instructions (A72) — so activation rounding differs by ISA. Measured on the
+# first 60 KTAS cases: up to 0.011 (A72) and 0.007 (A76); a difference past 0.02 means something
+# other than rounding.
+PROB_TOLERANCE = 0.02
 
 
 @dataclass
@@ -162,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/edge-triage-arm"))
     parser.add_argument("--report", type=Path, default=REPO / "dist" / "verify-arm.json")
     parser.add_argument("--skip-eval", action="store_true", help="only check + per-case predict")
+    parser.add_argument("--scale", action="append", choices=("ktas", "esi"),
+                        help="repeatable; per-case predict in each scale the bundle answers in (default: both)")
     args = parser.parse_args(argv)
+    scales = args.scale or ["ktas", "esi"]
     cpus = args.cpu or ["cortex-a72", "cortex-a76"]
     if shutil.which("qemu-aarch64-static") is None:
         print("verify-arm: qemu-aarch64-static missing (apt-get install qemu-user-static)", file=sys.stderr)
@@ -213,11 +223,16 @@ def main(argv: list[str] | None = None) -> int:
         check = runner.edge("check", "--model", str(model))
         run["check_exit"] = check.returncode
         run["check"] = check.stdout.strip().splitlines()
-        out = work / f"predict-{runner.label}.jsonl"
-        with out.open("w") as sink:
-            predict = runner.edge("predict", "--model", str(model), "--input", str(cases), stdout=sink)
-        run["predict_exit"] = predict.returncode
-        results = read_results(out)
+        # One predict per scale: the shared int8 encoder and each scale's head and decision rule.
+        results, exits = [], []
+        for scale in scales:
+            out = work / f"predict-{runner.label}-{scale}.jsonl"
+            with out.open("w") as sink:
+                predict = runner.edge("predict", "--model", str(model), "--scale", scale, "--input", str(cases), stdout=sink)
+            exits.append(predict.returncode)
+            results += read_results(out)
+        run["predict_exit"] = max(exits)
+        run["scales"] = scales
         if not args.skip_eval:
             evaluation = runner.edge("eval", "--format", "ktas", "--model", str(model), "--threads", "1",
                                      str(args.data))
@@ -230,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             if not args.skip_eval:
                 diffs = eval_equal(reference_eval or {}, run["eval"]) if isinstance(run["eval"], dict) else ["eval failed"]
                 run["eval_differences"] = diffs[:20]
-            ok &= run["parity"]["ok"] and not run.get("eval_differences") and predict.returncode == 0
-        ok &= version.returncode == 0 and check.returncode == 0 and predict.returncode == 0
+            ok &= run["parity"]["ok"] and not run.get("eval_differences") and run["predict_exit"] == 0
+        ok &= version.returncode == 0 and check.returncode == 0 and run["predict_exit"] == 0
         run["emulated_wall_s_not_a_speed"] = round(time.monotonic() - started, 1)
         report["runs"][runner.label] = run
         summary = {k: v for k, v in run.items() if k not in ("check", "eval")}

@@ -120,8 +120,10 @@ def test_parity_fails_on_level_flip_and_on_probability_drift() -> None:
     flipped = verify_arm.compare(x86, [_answer(4, [0.0, 0.0, 0.07, 0.38, 0.55]), x86[1]])
     assert not flipped["ok"] and flipped["level_mismatches"] == 1 and flipped["arm_more_urgent"] == 1
     assert flipped["mismatches"][0]["case_index"] == 0
-    drift = verify_arm.compare(x86, [x86[0], _answer(2, [0.1, 0.598, 0.202, 0.1, 0.0])])
-    assert not drift["ok"] and drift["level_mismatches"] == 0 and drift["max_abs_prob_diff"] > 1e-3
+    drift = verify_arm.compare(x86, [x86[0], _answer(2, [0.1, 0.57, 0.23, 0.1, 0.0])])
+    assert not drift["ok"] and drift["level_mismatches"] == 0 and drift["max_abs_prob_diff"] > verify_arm.PROB_TOLERANCE
+    rounding = verify_arm.compare(x86, [x86[0], _answer(2, [0.1, 0.59, 0.21, 0.1, 0.0])])  # int8 kernels differ by ISA
+    assert rounding["ok"] and rounding["max_abs_prob_diff"] <= verify_arm.PROB_TOLERANCE
     assert not verify_arm.compare(x86, x86[:1])["ok"]
 
 
