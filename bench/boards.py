@@ -30,6 +30,9 @@ class Board:
     int8_ops_per_cycle: Figure       # per core (a multiply-accumulate is 2 ops)
     stream_gbs: Figure               # whole chip, STREAM-like (sustained, not theoretical)
     llc_mib: Figure                  # last-level cache: whether the weights could stay in cache
+    # ARMv8.2 dot product (asimddp): ONNX Runtime's int8 MatMulNBits kernel needs it; without it
+    # the runtime gives the board fp32 weights made at load (edge.inference.int8_fallback).
+    int8_dot: bool = True
 
     def peak_gops(self, kind: str, threads: int) -> float:
         per_cycle = self.fp32_flops_per_cycle if kind == "fp32" else self.int8_ops_per_cycle
@@ -49,7 +52,7 @@ BOARDS: tuple[Board, ...] = (
         Figure(16, "no int8 dot product (ARMv8.0-A): widening multiply-accumulate, 8 MACs per cycle", True),
         Figure(5.0, "LPDDR4-3200, 32-bit bus (12.8 GB/s theoretical); 4-6 GB/s STREAM in public reports (per the "
                     "issue, not re-read here), mid value", True),
-        Figure(1.0, "Cortex-A72 cluster: 1 MB shared L2 (BCM2711), no L3", False)),
+        Figure(1.0, "Cortex-A72 cluster: 1 MB shared L2 (BCM2711), no L3", False), int8_dot=False),
     Board(
         "raspberry-pi-5", "Raspberry Pi 5 (BCM2712, 4x Cortex-A76)", 4,
         Figure(2.4, "Pi 5 product brief: 2.4 GHz", False),
@@ -76,8 +79,9 @@ ESTIMATE_ASSUMPTIONS = (
     "floor = max(FLOPs / (per-core peak x threads), bytes / STREAM-like bandwidth); a lower bound, real latency is higher",
     "one thread is the service's setting (RuntimeOptions.intra_op_threads = 1); a lone core is assumed to reach "
     "the whole chip's STREAM bandwidth, which makes the memory time optimistic",
-    "as_loaded computes in fp32 (ONNX Runtime folds the int8 weights to fp32 at load, on ARM as here); "
-    "int8_stored assumes int8 weights in memory and int8 compute; fp32 is an fp32 graph",
+    "as_loaded is the graph as the board's runtime loads it: int8 weights and int8 arithmetic where the core has "
+    "the dot-product instructions, else (Pi 4) fp32 weights made at load and fp32 arithmetic "
+    "(edge.inference.int8_fallback); int8_stored assumes int8 weights in memory and int8 compute; fp32 is an fp32 graph",
     "weights do not fit in any of these boards' last-level caches, so every inference streams them from DRAM",
 )
 
@@ -87,7 +91,10 @@ def estimate(board: Board, flops: dict[int, int], bytes_by_variant: dict[str, di
     """Roofline floor per variant and length on ``board``; always labelled ``estimate: True``."""
     by_variant: dict[str, Any] = {}
     for variant, by_tokens in bytes_by_variant.items():
-        peak = board.peak_gops(compute_kind[variant], threads) * 1e9
+        kind = compute_kind[variant]
+        if variant == "as_loaded" and kind == "int8" and not board.int8_dot and "fp32" in bytes_by_variant:
+            kind, by_tokens = "fp32", bytes_by_variant["fp32"]  # what edge.inference.int8_fallback loads there
+        peak = board.peak_gops(kind, threads) * 1e9
         rows = {}
         for tokens, nbytes in sorted(by_tokens.items()):
             compute_ms = flops[tokens] / peak * 1000
@@ -95,8 +102,7 @@ def estimate(board: Board, flops: dict[int, int], bytes_by_variant: dict[str, di
             rows[str(tokens)] = {"floor_ms": float(f"{max(compute_ms, memory_ms):.4g}"),
                                  "compute_ms": float(f"{compute_ms:.4g}"), "memory_ms": float(f"{memory_ms:.4g}"),
                                  "bound": "memory" if memory_ms >= compute_ms else "compute"}
-        by_variant[variant] = {"compute": compute_kind[variant],
-                               "peak_gops": round(board.peak_gops(compute_kind[variant], threads), 1), "by_tokens": rows}
+        by_variant[variant] = {"compute": kind, "peak_gops": round(board.peak_gops(kind, threads), 1), "by_tokens": rows}
     return {"estimate": True, "board": board.name, "threads": threads, "spec": board.as_dict(),
             "assumptions": list(ESTIMATE_ASSUMPTIONS), "by_variant": by_variant}
 

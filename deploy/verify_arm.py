@@ -86,7 +86,10 @@ def install_site(bundle_root: Path, work: Path) -> Path:
                         str(bundle_root / "wheels"), "-c", str(bundle_root / "constraints.txt"),
                         "--target", str(site), "--only-binary=:all:", "--implementation", "cp",
                         "--python-version", meta["python"], *platforms,
-                        str(bundle_root / "wheels" / meta["project_wheel"])], check=True,
+                        str(bundle_root / "wheels" / meta["project_wheel"]),
+                        # pip evaluates `platform_machine == 'aarch64'` markers against this x86 host
+                        # even with --platform: name the aarch64-only runtime dependency outright.
+                        "onnx"], check=True,
                        env=isolated_pip_env())
     return site
 

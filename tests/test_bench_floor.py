@@ -143,3 +143,13 @@ def test_array_size_follows_the_cache_and_the_memory_cap():
     assert bandwidth.array_bytes(300 << 20, 64 << 30) == 1200 << 20
     assert bandwidth.array_bytes(300 << 20, 2 << 30) < 1200 << 20  # capped on a small box
     assert bandwidth.array_bytes(None, None) == bandwidth.MIN_ARRAY_BYTES
+
+
+def test_a_board_without_int8_dot_product_is_estimated_on_the_fp32_weights_it_loads():
+    flops = {5: 107_000_000}
+    nbytes = {"as_loaded": {5: 13_200_000}, "int8_stored": {5: 13_200_000}, "fp32": {5: 45_100_000}}
+    kinds = {"as_loaded": "int8", "int8_stored": "int8", "fp32": "fp32"}
+    estimates = boards.estimates(flops, nbytes, kinds)
+    pi4, pi5 = estimates["raspberry-pi-4"]["by_variant"]["as_loaded"], estimates["raspberry-pi-5"]["by_variant"]["as_loaded"]
+    assert pi4["compute"] == "fp32" and pi5["compute"] == "int8"  # edge.inference.int8_fallback on the Pi 4
+    assert pi4["by_tokens"]["5"]["memory_ms"] == pytest.approx(45_100_000 / 5.0e9 * 1000, rel=1e-3)

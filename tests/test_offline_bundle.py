@@ -46,6 +46,8 @@ def test_every_runtime_dependency_is_pinned_per_target(target: str, python: str)
         if "python_version < '3.11'" in marker and python == "3.11":
             assert name not in pins
             continue
+        if "platform_machine == 'aarch64'" in marker and target != "aarch64":
+            continue
         assert name in pins, f"{name} is a runtime dependency but not pinned for {target} py{python}"
     # build-time stacks must never reach a board
     assert not {"torch", "transformers", "optimum", "scikit-learn"} & set(pins)

@@ -24,15 +24,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _bundle(config) -> list[Check]:
-    from edge.inference.session import RuntimeOptions, TriageModel
+    from edge.inference.session import TriageModel
 
     try:
-        model = TriageModel.load(config.model_dir, RuntimeOptions(intra_op_threads=config.threads), warm=True)
+        model = TriageModel.load(config.model_dir, config.runtime_options(), warm=True)
     except EdgeError as error:
         return [("model bundle", "fail", f"{error.code}: {error.message}")]
     identity = model.bundle.identity()
     checks: list[Check] = [("model bundle", "ok", f"{identity['name']} {identity['version']} sha256 {identity['sha256'][:12]}…, "
-                            f"every file verified, warm-up inference ran (target {model.bundle.manifest.get('target')})")]
+                            f"every file verified, warm-up inference ran (target {model.bundle.manifest.get('target')})"),
+                           ("int8 arithmetic", "ok", model.arithmetic)]
     scale = config.scale or model.default_scale
     if scale in model.scales:
         checks.append(("triage scale", "ok", f"answers in {scale} (the bundle has {', '.join(model.scales)})"))

@@ -53,12 +53,14 @@ def predict_stream(triager, source: IO[str], sink: IO[str], *, explain: bool = F
 
 def run(args: argparse.Namespace) -> int:
     from edge.service.config import load_config
-    from edge.inference.session import RuntimeOptions, TriageModel
+    from dataclasses import replace
+
+    from edge.inference.session import TriageModel
     from edge.inference.triager import Triager
 
     try:
         config = load_config(None, overrides={"model_dir": args.model_dir})
-        model = TriageModel.load(config.model_dir, RuntimeOptions(intra_op_threads=max(1, args.threads)))
+        model = TriageModel.load(config.model_dir, replace(config.runtime_options(), intra_op_threads=max(1, args.threads)))
         triager = Triager(model, args.scale or config.scale)
     except EdgeError as error:
         print(f"edge-triage predict: {error.code}: {error.message}", file=sys.stderr)

@@ -9,6 +9,8 @@ after creation.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import logging
 import threading
 from pathlib import Path
@@ -79,8 +81,7 @@ class ModelRuntime:
         """Rebuild the session with a new intra-op thread count (policy change); keep the old on failure."""
         if threads == self.options.intra_op_threads or self._triager.model is None:
             return
-        options = RuntimeOptions(intra_op_threads=threads, inter_op_threads=self.options.inter_op_threads,
-                                 allow_spinning=self.options.allow_spinning, memory_arena=self.options.memory_arena)
+        options = replace(self.options, intra_op_threads=threads)
         try:
             self.reload(None, options)
         except BundleError as error:

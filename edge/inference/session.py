@@ -35,6 +35,9 @@ class RuntimeOptions:
     inter_op_threads: int = 1
     allow_spinning: bool = False
     memory_arena: bool = False
+    # "auto": int8 arithmetic where ONNX Runtime has the kernel, else fp32 weights made at load
+    # (edge.inference.int8_fallback); "int8" / "fp32" force one.
+    int8_compute: str = "auto"
 
 
 def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
@@ -48,6 +51,24 @@ def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
     so.add_session_config_entry("session.inter_op.allow_spinning", "1" if options.allow_spinning else "0")
     so.log_severity_level = 3
     return so
+
+
+def _graph_source(bundle: Bundle, options: RuntimeOptions) -> tuple[str | bytes, str]:
+    """The graph's path, or — on a CPU without an int8 kernel for it — the same verified bytes
+    with fp32 weights (``edge.inference.int8_fallback``); and which arithmetic that means."""
+    from edge.inference import int8_fallback
+
+    if not int8_fallback.needs_fp32_weights(options.int8_compute):
+        return str(bundle.model_file), "as the graph says (int8 where it has MatMulNBits and this CPU an int8 kernel)"
+    import hashlib
+
+    data = bundle.model_file.read_bytes()
+    if hashlib.sha256(data).hexdigest() != bundle.sha256:  # the bytes rewritten are the bytes verified
+        raise BundleError("hash_mismatch", "The model graph changed after it was verified; reload the bundle.",
+                          field="model_file")
+    graph, rewritten = int8_fallback.fp32_weight_graph(data)
+    why = "forced by int8_compute = fp32" if options.int8_compute == "fp32" else "this CPU has no int8 dot-product kernel"
+    return graph, f"fp32 weights made at load from the int8 ones ({rewritten} matrix products; {why})"
 
 
 class TriageModel:
@@ -66,6 +87,7 @@ class TriageModel:
         self._input_names = {i.name for i in session.get_inputs()}
         self._output_names = [o.name for o in session.get_outputs()]
         self._tokenizer_lock = threading.Lock()
+        self.arithmetic = "as the graph says"  # load() says which (edge.inference.int8_fallback)
         knowledge = bundle.manifest.get("knowledge") or {}
         table = bundle.knowledge_file("abbreviations_file")
         self.abbreviations = Abbreviations.load(table) if table is not None else None
@@ -84,9 +106,8 @@ class TriageModel:
         except AttributeError:  # not every build has telemetry to switch off
             pass
         try:
-            session = ort.InferenceSession(
-                str(bundle.model_file), sess_options=_session_options(options), providers=["CPUExecutionProvider"]
-            )
+            source, arithmetic = _graph_source(bundle, options)
+            session = ort.InferenceSession(source, sess_options=_session_options(options), providers=["CPUExecutionProvider"])
             tokenizer = Tokenizer.from_file(str(bundle.tokenizer_file))
         except Exception as error:  # onnxruntime raises its own exception types per failure
             raise BundleError("bundle_unloadable", f"The bundle's model or tokenizer failed to load: {type(error).__name__}.") from error
@@ -102,6 +123,7 @@ class TriageModel:
                                                   "rebuild the bundle.", field="scales")
         try:
             model = cls(bundle, session, tokenizer, options)
+            model.arithmetic = arithmetic
         except (OSError, ValueError, KeyError) as error:
             raise BundleError("bundle_unloadable", f"The bundle's knowledge files failed to load: {type(error).__name__}.") from error
         if warm:

@@ -16,10 +16,13 @@ import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from edge.board.policy import PolicyConfig
 from edge.board.sampler import MonitorConfig
+
+if TYPE_CHECKING:
+    from edge.inference.session import RuntimeOptions
 from edge.service import config_tables
 from edge.service.config_tables import ConfigError
 from edge.web.settings import WebSettings
@@ -40,6 +43,9 @@ class ServiceConfig:
     model_dir: str = DEFAULT_MODEL_DIR
     scale: str | None = None  # the ED's triage scale: "ktas" or "esi" (None: the bundle's default)
     threads: int = 1  # ONNX Runtime intra-op threads at normal temperature (the policy may lower it)
+    # int8 arithmetic where the CPU has ONNX Runtime's int8 kernel, else fp32 weights made at load
+    # (edge.inference.int8_fallback): "auto", or force "int8" / "fp32".
+    int8_compute: str = "auto"
     workers: int = 1  # inference worker threads
     http_threads: int = 32  # waitress threads: enough that requests wait in *our* queue, under a deadline
     deadline_ms: float = 500.0
@@ -78,6 +84,8 @@ class ServiceConfig:
                 "Deadlines must satisfy 1 <= deadline_min_ms <= deadline_ms <= deadline_max_ms.",
                 field="deadline_ms",
             )
+        if self.int8_compute not in ("auto", "int8", "fp32"):
+            raise ConfigError("config_invalid", "'int8_compute' must be auto, int8 or fp32.", field="int8_compute")
         if self.scale is not None and self.scale not in ("ktas", "esi"):
             raise ConfigError("config_invalid", "'scale' must be ktas (Korea, CTAS family) or esi (US).", field="scale")
         if not 0 <= self.dynamic_batch_wait_ms <= 50:
@@ -92,6 +100,12 @@ class ServiceConfig:
         self.audit_synchronous = self.audit_synchronous.upper()
         self.monitor_config(), self.policy_config(), self.web_settings()  # the tables, checked now
         return self
+
+    def runtime_options(self) -> "RuntimeOptions":
+        """ONNX Runtime session settings at normal temperature (the policy may lower the threads)."""
+        from edge.inference.session import RuntimeOptions
+
+        return RuntimeOptions(intra_op_threads=self.threads, int8_compute=self.int8_compute)
 
     def monitor_config(self) -> MonitorConfig:
         return config_tables.monitor_config(self.monitor, root=self.monitor_root, interval_s=self.monitor_interval_s)

@@ -19,7 +19,6 @@ from edge.service.config import ConfigError, ServiceConfig
 from edge.board.energy import EnergyMeter, power_from
 from edge.board.policy import Policy, PolicyDecision
 from edge.board.sampler import HealthSnapshot, Monitor
-from edge.inference.session import RuntimeOptions
 from edge.inference.runtime import ModelRuntime
 from edge.service.scheduler import Scheduler
 from edge.service.access import AccessPolicy
@@ -144,9 +143,9 @@ def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtim
         monitor, policy = None, None
     if runtime is None:
         if triager is not None:
-            runtime = ModelRuntime(triager, options=RuntimeOptions(intra_op_threads=config.threads))
+            runtime = ModelRuntime(triager, options=config.runtime_options())
         else:
-            runtime = ModelRuntime.load(config.model_dir, RuntimeOptions(intra_op_threads=config.threads), config.scale)
+            runtime = ModelRuntime.load(config.model_dir, config.runtime_options(), config.scale)
     if audit is None:
         try:
             audit = AuditLog.open(config.audit_db, config.audit_key_file, retention_days=config.audit_retention_days,
