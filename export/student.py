@@ -1,9 +1,10 @@
 """The student: a small encoder (all-MiniLM-L6-v2, vocabulary pruned to the domain, optionally
 fewer layers) with the fusion head, distilled from the teacher's soft labels plus hard labels.
 
-Training runs in two steps: the head first learns on the frozen encoder's pooled embeddings
-(seconds, and it gives fine-tuning a sensible starting point), then — unless the build asks for
-a frozen encoder — every weight is fine-tuned for a few epochs.
+Training runs in two steps: the head first learns on the frozen encoder's pooled embeddings —
+computed by the shipped int8 encoder graph once the build has made it (``StudentFactory.embedder``,
+``export.graph_embedder``), so the head learns the arithmetic the device runs — then, unless the
+build asks for a frozen encoder, every weight is fine-tuned for a few epochs.
 """
 
 from __future__ import annotations
