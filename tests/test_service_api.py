@@ -214,12 +214,14 @@ def test_the_shipped_bundle_serves(tmp_path: Path) -> None:
         pytest.skip(f"no shipped bundle at {SHIPPED_BUNDLE} (built by `edge-export build`)")
     with serving(make_config(tmp_path, SHIPPED_BUNDLE)) as (client, app):
         urgent = client.post("/v1/triage", {"complaint": "crushing chest pain, sweating", "age": 68, "hr": 118})
-        minor = client.post("/v1/triage?explain=1", {  # with vitals: the model reads missing vitals as urgent
+        # A generous deadline: this test is about the bundle's answers, not about a loaded CI box's timing.
+        minor = client.post("/v1/triage?explain=1&deadline_ms=5000", {  # with vitals: the model reads missing vitals as urgent
             "complaint": "Ankle pain", "age": 35, "sex": "F", "arrival": "walk", "injury": True, "mental": "A",
             "pain": 4, "sbp": 130, "dbp": 80, "hr": 76, "rr": 18, "temp_c": 36.5, "spo2": 98})
         info = client.get("/info").json
     assert urgent.status == 200 and urgent.json["degraded"] is None and urgent.json["level"] <= 2
-    assert minor.status == 200 and minor.json["level"] >= 3 and minor.json["explanation"]
+    assert minor.status == 200 and minor.json["degraded"] is None, minor.body[:200]
+    assert minor.json["level"] >= 3 and minor.json["explanation"]
     assert info["model"]["name"] == "triage-minilm-int8" and info["model"]["sha256"] == urgent.json["model"]["sha256"]
 
 

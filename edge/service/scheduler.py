@@ -54,7 +54,8 @@ class _Job:
 
 class Scheduler:
     def __init__(self, triager_source: Callable[[], Triager], *, workers: int = 1, queue_size: int = 16,
-                 initial_service_s: float = 0.0, batch_cases: int = 8, batch_wait_s: float = 0.001) -> None:
+                 initial_service_s: float = 0.0, batch_cases: int = 8, batch_wait_s: float = 0.001,
+                 initial_variant_s: float | None = None) -> None:
         self._triager_source = triager_source
         self.queue_size = queue_size
         self.batch_cases = max(1, batch_cases)
@@ -66,7 +67,7 @@ class Scheduler:
         self.times = ServiceTimes(initial_service_s)
         # Explanations are priced by their size: seconds per occlusion variant, learnt separately
         # (a variant rides in a batch, so it costs less than a request of its own).
-        self.variant_times = ServiceTimes(initial_service_s)
+        self.variant_times = ServiceTimes(initial_service_s if initial_variant_s is None else initial_variant_s)
         self.tail = ServiceTimes(0.0)  # result -> response (note_tail), for the deadline guard
         self.rejections: collections.Counter[str] = collections.Counter()
         self.overruns = 0

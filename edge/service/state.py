@@ -122,13 +122,20 @@ def default_monitor_and_policy(config: ServiceConfig) -> tuple[Monitor, Policy]:
     return Monitor(config.monitor_config(), policy=policy), policy
 
 
-def _measure_service_time(triager: Triager) -> float:
-    """One timed inference seeds admission control before real samples arrive."""
+def _measure_service_time(triager: Triager) -> tuple[float, float]:
+    """Seeds for admission control before real samples arrive: one case alone (a request), and
+    the per-case cost inside a batch of 8 (an explanation's occlusion variant rides in one batch;
+    priced as a whole request each, a long explanation looked unaffordable at start, was always
+    answered degraded, and so never taught the scheduler its real price)."""
     if triager.model is None:
-        return 0.0
+        return 0.0, 0.0
+    case = TriageCase(complaint="chest pain radiating to the left arm", age=60, hr=100)
     began = time.perf_counter()
-    triager.model.probabilities([TriageCase(complaint="chest pain radiating to the left arm", age=60, hr=100)])
-    return time.perf_counter() - began
+    triager.model.probabilities([case])
+    alone = time.perf_counter() - began
+    began = time.perf_counter()
+    triager.model.probabilities([case] * 8)
+    return alone, (time.perf_counter() - began) / 8
 
 
 def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtime: ModelRuntime | None = None,
@@ -154,8 +161,9 @@ def build_state(config: ServiceConfig, *, triager: Triager | None = None, runtim
             raise ConfigError("audit_unavailable", f"Cannot open the audit log {config.audit_db} or its key file "
                               f"{config.audit_key_file}: {error}. Check the path and that this user may write there.",
                               field="audit_db") from None
+    alone_s, in_batch_s = _measure_service_time(runtime.triager)
     scheduler = Scheduler(lambda: runtime.triager, workers=config.workers, queue_size=config.queue_size,
-                          initial_service_s=_measure_service_time(runtime.triager),
+                          initial_service_s=alone_s, initial_variant_s=in_batch_s,
                           batch_cases=config.dynamic_batch_cases, batch_wait_s=config.dynamic_batch_wait_ms / 1000.0)
     energy = EnergyMeter(lambda: power_from(monitor))
     scheduler.inference_listeners.append(energy.on_inference)
