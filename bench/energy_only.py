@@ -49,34 +49,11 @@ def _board(kind: str | None, monitor_root: str, scratch: Path) -> Iterator[str]:
         yield str(board.root)
 
 
-@contextlib.contextmanager
-def _pmic_follows_load(board: Any) -> Iterator[None]:
+def _pmic_follows_load(board: Any) -> contextlib.AbstractContextManager[None]:
     """The Pi 5 fake: VDD_CORE's current follows this process's CPU use (≈1.6 W per busy core)."""
-    import threading
-    import time
-
     from tests.kit import fake_power as fp
 
-    stop = threading.Event()
-    watts, volts = energy.POWER_PER_BUSY_CORE_W["raspberry-pi-5"][0], 0.876543
-    idle_a = dict((r[0], r[3]) for r in fp.PI5_PMIC_RAILS)["VDD_CORE"]
-
-    def run() -> None:
-        last_cpu, last_wall = time.process_time(), time.perf_counter()
-        while not stop.wait(0.05):
-            cpu, wall = time.process_time(), time.perf_counter()
-            busy = max(0.0, (cpu - last_cpu) / max(wall - last_wall, 1e-6))
-            last_cpu, last_wall = cpu, wall
-            fp.set_pmic(board, fp.pmic_listing(fp.with_rail("VDD_CORE", amps=idle_a + busy * watts / volts)))
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(5.0)
-        fp.set_pmic(board)
+    return fp.pmic_follows_cpu_load(board, energy.POWER_PER_BUSY_CORE_W["raspberry-pi-5"][0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
     from tests.kit.fake_boards import FakeBoard
@@ -117,12 +117,9 @@ def with_rail(rail: str, amps: float | None = None, volts: float | None = None
 
 
 @contextlib.contextmanager
-def follow_cpu_load(board: "FakeBoard", rail: str = "VDD_IN", watts_per_busy_core: float = 1.25,
-                    interval_s: float = 0.05) -> Iterator[None]:
-    """While inside, ``rail`` draws its idle current plus ``watts_per_busy_core`` × this process's
-    busy cores (CPU-seconds per wall second), as a real input rail does under load."""
-    millivolts = int(rail_file(board, rail, "in").read_text())
-    idle_ma = int(rail_file(board, rail).read_text())
+def while_busy(update: Callable[[float], None], reset: Callable[[], None], interval_s: float = 0.05) -> Iterator[None]:
+    """While inside, call ``update(busy_cores)`` every ``interval_s`` with this process's busy cores
+    (CPU-seconds per wall second); ``reset()`` on the way out. What a real rail does under load."""
     stop = threading.Event()
 
     def run() -> None:
@@ -131,7 +128,7 @@ def follow_cpu_load(board: "FakeBoard", rail: str = "VDD_IN", watts_per_busy_cor
             cpu, wall = time.process_time(), time.perf_counter()
             busy = max(0.0, (cpu - last_cpu) / max(wall - last_wall, 1e-6))
             last_cpu, last_wall = cpu, wall
-            set_rail(board, rail, milliamps=idle_ma + round(busy * watts_per_busy_core * 1e6 / millivolts))
+            update(busy)
 
     thread = threading.Thread(target=run, name="fake-power-load", daemon=True)
     thread.start()
@@ -140,4 +137,26 @@ def follow_cpu_load(board: "FakeBoard", rail: str = "VDD_IN", watts_per_busy_cor
     finally:
         stop.set()
         thread.join(5.0)
-        set_rail(board, rail, milliamps=idle_ma)
+        reset()
+
+
+@contextlib.contextmanager
+def follow_cpu_load(board: "FakeBoard", rail: str = "VDD_IN", watts_per_busy_core: float = 1.25,
+                    interval_s: float = 0.05) -> Iterator[None]:
+    """While inside, ``rail`` draws its idle current plus ``watts_per_busy_core`` × this process's
+    busy cores, as a real input rail does under load."""
+    millivolts = int(rail_file(board, rail, "in").read_text())
+    idle_ma = int(rail_file(board, rail).read_text())
+    with while_busy(lambda busy: set_rail(board, rail, milliamps=idle_ma + round(busy * watts_per_busy_core * 1e6 / millivolts)),
+                    lambda: set_rail(board, rail, milliamps=idle_ma), interval_s):
+        yield
+
+
+@contextlib.contextmanager
+def pmic_follows_cpu_load(board: "FakeBoard", watts_per_busy_core: float, interval_s: float = 0.05) -> Iterator[None]:
+    """The Pi 5 fake: VDD_CORE's current follows this process's busy cores."""
+    volts = dict((r[0], r[4]) for r in PI5_PMIC_RAILS)["VDD_CORE"]
+    idle_a = dict((r[0], r[3]) for r in PI5_PMIC_RAILS)["VDD_CORE"]
+    with while_busy(lambda busy: set_pmic(board, pmic_listing(with_rail("VDD_CORE", amps=idle_a + busy * watts_per_busy_core / volts))),
+                    lambda: set_pmic(board), interval_s):
+        yield
