@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 
 @dataclass
@@ -25,7 +28,7 @@ class GraphEmbedder:
     pad_token: str
     max_len: int
     threads: int = 2
-    _session: object = field(default=None, init=False, repr=False)
+    _session: "ort.InferenceSession | None" = field(default=None, init=False, repr=False)
 
     @property
     def key(self) -> str:

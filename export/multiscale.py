@@ -5,7 +5,8 @@ encoder graph they were trained on is joined in front of them (``export.onnx_exp
 Outputs: ``logits`` (KTAS levels), ``logits_esi`` (ESI levels), ``outcome_logit`` (log-odds of
 critical care or death) and ``complaint_similarity`` (cosine similarity of the complaint to each
 standard presenting complaint, the "read as" basis and an ESI-head input). Every head sits under
-a module named ``head`` (``export.onnx_export.head_node_names`` finds them; they stay fp32).
+a module named ``head``, so its nodes are named ``/…/head/…`` (``export.quantization_recipe.quantized_head_nodes``
+checks that none is quantized).
 """
 
 from __future__ import annotations

@@ -63,14 +63,6 @@ def bundle_graph(heads: torch.nn.Module, outputs: list[str], encoder_graph: Path
     return path
 
 
-def head_node_names(path: Path) -> list[str]:
-    """MatMul/Gemm nodes of the fusion head and feature layer (named /head/... by the tracer)."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and "/head/" in n.name]
-
-
 class OrtRunner:
     """Run an exported graph the way the runtime does (same session settings)."""
 

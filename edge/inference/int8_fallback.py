@@ -83,8 +83,8 @@ def fp32_weight_graph(model_bytes: bytes) -> tuple[bytes, int]:
         if bias:
             nodes.append(helper.make_node("Add", [product, bias], [node.output[0]], name=f"{node.name}_bias"))
         rewritten += 1
-    used = {name for node in nodes for name in node.input}
-    keep = [i for i in graph.initializer if i.name in used or i.name in {o.name for o in graph.output}]
+    used = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    keep = [i for i in graph.initializer if i.name in used]
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.initializer[:]

@@ -76,7 +76,7 @@ class TriageModel:
     ``run`` calls; the tokenizer is guarded because its padding/truncation state is mutable."""
 
     def __init__(self, bundle: Bundle, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 options: RuntimeOptions) -> None:
+                 options: RuntimeOptions, arithmetic: str = "as the graph says") -> None:
         self.bundle = bundle
         self.session = session
         self.tokenizer = tokenizer
@@ -87,7 +87,7 @@ class TriageModel:
         self._input_names = {i.name for i in session.get_inputs()}
         self._output_names = [o.name for o in session.get_outputs()]
         self._tokenizer_lock = threading.Lock()
-        self.arithmetic = "as the graph says"  # load() says which (edge.inference.int8_fallback)
+        self.arithmetic = arithmetic  # int8 as the graph says, or fp32 weights (edge.inference.int8_fallback)
         knowledge = bundle.manifest.get("knowledge") or {}
         table = bundle.knowledge_file("abbreviations_file")
         self.abbreviations = Abbreviations.load(table) if table is not None else None
@@ -122,8 +122,7 @@ class TriageModel:
             raise BundleError("manifest_invalid", f"The manifest's scales name graph outputs {missing} the graph lacks; "
                                                   "rebuild the bundle.", field="scales")
         try:
-            model = cls(bundle, session, tokenizer, options)
-            model.arithmetic = arithmetic
+            model = cls(bundle, session, tokenizer, options, arithmetic)
         except (OSError, ValueError, KeyError) as error:
             raise BundleError("bundle_unloadable", f"The bundle's knowledge files failed to load: {type(error).__name__}.") from error
         if warm:
