@@ -129,8 +129,10 @@ class TriageModel:
             model.warmup()
         return model
 
-    def warmup(self, rounds: int = 3) -> None:
-        """Run a few inferences so first real requests do not pay for lazy initialisation."""
+    def warmup(self, rounds: int = 1) -> None:
+        """Run inferences (one case, then a batch of two lengths) so first real requests do not pay
+        for lazy initialisation. One round is enough: ONNX Runtime packs weights when the session
+        is built and pays its first-run costs once; more rounds only delayed readiness."""
         case = TriageCase(complaint=WARMUP_TEXTS[1], age=50, hr=90)
         for _ in range(rounds):
             self.logits([case])
