@@ -126,3 +126,28 @@ def test_the_deadline_guard_grows_with_the_measured_tail_up_to_a_cap() -> None:
         scheduler.note_tail(0.08)  # audit, listeners and encoding took 80 ms on a busy box
     assert scheduler.guard_s(0.5) == pytest.approx(0.08)
     assert scheduler.guard_s(0.1) == pytest.approx(0.03), "never more than 30 % of the deadline"
+
+
+class _QueuedTask:
+    def service(self) -> None:  # never run: the pool below has no threads
+        raise AssertionError("not expected to run")
+
+
+def test_a_backlog_is_reported_once_per_interval_not_once_per_request(caplog, monkeypatch) -> None:
+    # Waitress logged "Task queue depth" under its queue lock on every request: a journal flood at
+    # exactly the load where the box can least afford it (edge.service.arrival's docstring).
+    from edge.service import arrival
+
+    pool = arrival.QuietTaskDispatcher("test threads")  # no threads: every task waits
+    with caplog.at_level("WARNING"):
+        for _ in range(50):
+            pool.add_task(_QueuedTask())
+    assert not [r for r in caplog.records if "waited for a thread" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name == "waitress.queue"]
+    assert pool.deepest == 50
+    monkeypatch.setattr(arrival, "QUEUE_REPORT_S", 0.0)
+    with caplog.at_level("WARNING"):
+        pool.add_task(_QueuedTask())
+    reports = [r.getMessage() for r in caplog.records if "waited for a thread" in r.getMessage()]
+    assert reports == [reports[0]] and "up to 51 requests" in reports[0]
+    assert pool.deepest == 0  # the report resets the window

@@ -49,22 +49,22 @@ class Reservation:
 
 
 class ServiceTimes:
-    """Recent per-case service times; ``estimate`` is their 90th percentile."""
+    """Recent per-case service times; ``estimate`` is their 90th percentile. Admission reads it
+    three times per request in the event loop; samples arrive once per model call: so the
+    percentile is computed when a sample arrives, not on every read."""
 
     def __init__(self, initial_s: float = 0.0) -> None:
         self._samples: collections.deque[float] = collections.deque(maxlen=SAMPLE_WINDOW)
-        self._initial = initial_s
+        self._estimate = initial_s
         self._lock = threading.Lock()
 
     def add(self, seconds_per_case: float) -> None:
         with self._lock:
             self._samples.append(seconds_per_case)
+            ordered = sorted(self._samples)
+            self._estimate = ordered[min(len(ordered) - 1, int(QUANTILE * len(ordered)))]
 
     def estimate(self) -> float:
-        with self._lock:
-            if not self._samples:
-                return self._initial
-            ordered = sorted(self._samples)
-        return ordered[min(len(ordered) - 1, int(QUANTILE * len(ordered)))]
+        return self._estimate  # one float read: atomic under the GIL
 
 
