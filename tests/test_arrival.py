@@ -8,6 +8,7 @@ import json
 import select
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -151,3 +152,31 @@ def test_a_backlog_is_reported_once_per_interval_not_once_per_request(caplog, mo
     reports = [r.getMessage() for r in caplog.records if "waited for a thread" in r.getMessage()]
     assert reports == [reports[0]] and "up to 51 requests" in reports[0]
     assert pool.deepest == 0  # the report resets the window
+
+
+def test_one_accept_event_drains_the_backlog(model, tiny_bundle, tmp_path) -> None:
+    # Waitress took one connection per loop iteration; behind nginx at 320 clients, 136-261
+    # connections waited in the kernel's backlog and requests stalled up to nginx's 504.
+    from edge.service.app import create_app
+    from edge.service.server import EdgeServer
+    from edge.inference.triager import Triager
+    from waitress.channel import HTTPChannel
+
+    config = make_config(tmp_path, tiny_bundle)
+    app = create_app(config, triager=Triager(model), monitor=False)
+    server = EdgeServer(app, config)  # bound and listening; its event loop never runs here
+    clients = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(20)]
+    try:
+        listener = server._server
+        channels = lambda: sum(isinstance(c, HTTPChannel) for c in listener._map.values())  # noqa: E731
+        deadline = time.monotonic() + 5
+        while channels() < 20 and time.monotonic() < deadline:
+            listener.handle_accept()  # one accept event, as the loop would deliver it
+            if channels() and channels() < 20:
+                break
+        assert channels() == 20  # all of them from the first event that found any
+    finally:
+        for client in clients:
+            client.close()
+        server.stop()
+        app.extensions["edge"].stop()

@@ -20,9 +20,11 @@ CPython hands the GIL to a thread that waited (for a lock, a condition, a socket
 running thread blocks or at the 5 ms switch interval, so 40 handler threads, each waiting a few
 times per request, starved behind it. Waitress's own "Task queue depth" warning — written under
 its queue lock on every request — happened to be that blocking point; silenced, answers fell
-from ~470/s to 37-70/s at 320 clients with the loop thread at 100 % CPU. So the dispatcher yields
-the GIL once per request on purpose (``time.sleep(0)``), and reports the queue depth itself, at
-most once per ``QUEUE_REPORT_S``, instead of a journal line per request.
+from ~470/s to 37-70/s at 320 clients with the loop thread at 100 % CPU. So a pool with a backlog
+yields the GIL on purpose (``time.sleep(0)``) after each request it queues — back-pressure: the
+loop reads no faster than the handlers answer — and reports the backlog itself, at most once per
+``QUEUE_REPORT_S``, instead of a journal line per request. (Yielding at most every 2 or 10 ms
+instead was measured too: 467 and 313 answers/s, service p99 3.9 and 2.2 s.)
 """
 
 from __future__ import annotations
@@ -134,6 +136,8 @@ class QuietTaskDispatcher(ThreadedTaskDispatcher):
             self.queue_cv.notify()
             waiting = len(self.queue) - (len(self.threads) - self.stop_count - self.active_count)
             self.deepest = max(self.deepest, waiting)
+        if waiting > 0:
+            time.sleep(0)  # a backlog: let a handler thread have the GIL now (module docstring)
         now = time.monotonic()
         if self.deepest > 0 and now - self._reported >= QUEUE_REPORT_S:
             log.warning("%s: up to %d requests waited for a thread in the last %.0f s", self.name, self.deepest,
@@ -156,7 +160,6 @@ class ArrivalDispatcher(QuietTaskDispatcher):
         self.probe_pool.set_thread_count(1)
 
     def add_task(self, task: Any) -> None:
-        time.sleep(0)  # yield the GIL to the handler threads once per request (module docstring)
         requests = getattr(task, "requests", None)
         request = requests[0] if requests else None
         if isinstance(request, ArrivalParser) and not request.error and request.command == "GET" \
