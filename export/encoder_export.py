@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+log = logging.getLogger(__name__)
+
 OPSET = 17
 HIDDEN_OUTPUT = "last_hidden_state"
 
@@ -96,16 +98,23 @@ class EncoderGraphs:
     fusion: dict[str, int]
     recipe: dict[str, object]
     alternatives: dict[str, Path] = field(default_factory=dict)
+    calibration: tuple | None = None  # (token ids, mask) the activation-measuring recipes used
 
 
-def prepare(encoder: torch.nn.Module, folder: Path, recipe, compare: dict | None = None) -> EncoderGraphs:
-    """Export, fuse and quantize ``encoder`` (by ``recipe`` and each of ``compare``) into ``folder``."""
+def prepare(encoder: torch.nn.Module, folder: Path, recipe, compare: dict | None = None,
+            calibration: tuple | None = None) -> EncoderGraphs:
+    """Export, fuse and quantize ``encoder`` (by ``recipe`` and each of ``compare``) into ``folder``;
+    ``calibration`` (token ids, mask) for recipes that measure activations."""
     from export import quantization_recipe
 
     fp32, fusion = export_fused(encoder, folder)
-    info = quantization_recipe.quantize(fp32, folder / "encoder-int8.onnx", recipe)
+    info = quantization_recipe.quantize(fp32, folder / "encoder-int8.onnx", recipe, calibration)
     alternatives = {}
     for k, (name, alt) in enumerate((compare or {}).items()):
+        if alt.needs_calibration and calibration is None:
+            log.warning("recipe %r not compared: it needs calibration texts (reason-for-visit labels) and there are none", name)
+            continue
         alternatives[name] = folder / f"encoder-alt{k}.onnx"
-        quantization_recipe.quantize(fp32, alternatives[name], alt)
-    return EncoderGraphs(fp32, folder / "encoder-int8.onnx", int(encoder.config.hidden_size), fusion, info, alternatives)
+        quantization_recipe.quantize(fp32, alternatives[name], alt, calibration)
+    return EncoderGraphs(fp32, folder / "encoder-int8.onnx", int(encoder.config.hidden_size), fusion, info, alternatives,
+                         calibration)

@@ -32,12 +32,12 @@ def test_pruned_vocabulary_keeps_domain_tokens_and_never_produces_unk() -> None:
     assert new.token_to_id(pruned.pad_token) == pruned.pad_id
 
 
-def _tiny_graphs(tmp_path: Path, recipe):
+def _tiny_graphs(tmp_path: Path, recipe, calibration=None):
     from export import encoder_export, modeling
 
     encoder = modeling.tiny_bert(60, seed=0)
     head = modeling.FusionHead(32)
-    graphs = encoder_export.prepare(encoder, tmp_path / "encoder", recipe)
+    graphs = encoder_export.prepare(encoder, tmp_path / "encoder", recipe, calibration=calibration)
     return modeling.FusedClassifier(encoder, head), modeling.PooledHead(head, 1.0), graphs
 
 
@@ -99,6 +99,43 @@ def test_compared_recipes_quantize_the_encoder_and_never_the_head(tmp_path: Path
     assert quantization_recipe.quantized_head_nodes(int8) == []
     ids, mask, feats = _inputs()
     assert np.isfinite(onnx_export.OrtRunner(int8).logits(ids, mask, feats)).all()
+
+
+def test_row_int8_is_integer_arithmetic_per_row_close_to_fp32_and_batch_invariant(tmp_path: Path) -> None:
+    import onnx
+
+    from edge.clinical.features import N_FEATURES
+    from export import onnx_export
+
+    rng = np.random.default_rng(1)
+    calibration = (rng.integers(5, 60, size=(32, 9)), np.ones((32, 9), dtype=np.int64))
+    recipe = quantization_recipe.QuantRecipe(method="row_int8")
+    _, head, graphs = _tiny_graphs(tmp_path, recipe, calibration)
+    assert graphs.recipe["method"] == "row_int8"
+    fp32 = onnx_export.bundle_graph(head, ["logits"], graphs.fp32, tmp_path / "fp32.onnx", 32, N_FEATURES)
+    int8 = onnx_export.bundle_graph(head, ["logits"], graphs.int8, tmp_path / "int8.onnx", 32, N_FEATURES)
+    graph = onnx.load(str(int8)).graph
+    inits = {i.name for i in graph.initializer}
+    encoder_matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits and "/head/" not in n.name]
+    assert encoder_matmuls == [] and sum(n.op_type == "MatMulInteger" for n in graph.node) > 0
+    assert quantization_recipe.quantized_head_nodes(int8) == []
+    ids, mask, feats = _inputs()
+    a = onnx_export.OrtRunner(fp32).logits(ids, mask, feats)
+    b = onnx_export.OrtRunner(int8).logits(ids, mask, feats)
+    assert 0 < np.abs(a - b).max() < 0.05
+    # Each token row has its own scale: a case alone and beside others gives the same numbers.
+    alone = onnx_export.OrtRunner(int8).logits(ids[:1, :int(mask[0].sum())], mask[:1, :int(mask[0].sum())], feats[:1])
+    np.testing.assert_allclose(alone, b[:1], atol=1e-5)
+
+
+def test_row_int8_without_calibration_is_refused_and_skipped_as_an_alternative(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="calibration"):
+        _tiny_graphs(tmp_path / "a", quantization_recipe.QuantRecipe(method="row_int8"))
+    from export import encoder_export, modeling
+
+    graphs = encoder_export.prepare(modeling.tiny_bert(60, seed=0), tmp_path / "b", quantization_recipe.QuantRecipe(),
+                                    {"row": quantization_recipe.QuantRecipe(method="row_int8")})
+    assert graphs.alternatives == {}
 
 
 def test_unknown_quantization_method_is_refused() -> None:
