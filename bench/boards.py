@@ -31,7 +31,8 @@ class Board:
     stream_gbs: Figure               # whole chip, STREAM-like (sustained, not theoretical)
     llc_mib: Figure                  # last-level cache: whether the weights could stay in cache
     # ARMv8.2 dot product (asimddp): ONNX Runtime's int8 MatMulNBits kernel needs it; without it
-    # the runtime gives the board fp32 weights made at load (edge.inference.int8_fallback).
+    # the runtime gives a MatMulNBits graph fp32 weights made at load (edge.inference.int8_fallback).
+    # MatMulInteger (export.row_int8) has a widening-multiply kernel there: int8_ops_per_cycle.
     int8_dot: bool = True
 
     def peak_gops(self, kind: str, threads: int) -> float:
@@ -79,20 +80,22 @@ ESTIMATE_ASSUMPTIONS = (
     "floor = max(FLOPs / (per-core peak x threads), bytes / STREAM-like bandwidth); a lower bound, real latency is higher",
     "one thread is the service's setting (RuntimeOptions.intra_op_threads = 1); a lone core is assumed to reach "
     "the whole chip's STREAM bandwidth, which makes the memory time optimistic",
-    "as_loaded is the graph as the board's runtime loads it: int8 weights and int8 arithmetic where the core has "
-    "the dot-product instructions, else (Pi 4) fp32 weights made at load and fp32 arithmetic "
-    "(edge.inference.int8_fallback); int8_stored assumes int8 weights in memory and int8 compute; fp32 is an fp32 graph",
+    "as_loaded is the graph as the board's runtime loads it: int8 weights and int8 arithmetic (MatMulInteger: on "
+    "every core, widening multiplies where there is no dot product; MatMulNBits: where the core has the dot-product "
+    "instructions, else (Pi 4) fp32 weights made at load, edge.inference.int8_fallback); int8_stored assumes int8 "
+    "weights in memory and int8 compute; fp32 is an fp32 graph",
     "weights do not fit in any of these boards' last-level caches, so every inference streams them from DRAM",
 )
 
 
 def estimate(board: Board, flops: dict[int, int], bytes_by_variant: dict[str, dict[int, int]],
-             compute_kind: dict[str, str], threads: int = 1) -> dict[str, Any]:
-    """Roofline floor per variant and length on ``board``; always labelled ``estimate: True``."""
+             compute_kind: dict[str, str], threads: int = 1, int8_needs_dot: bool = True) -> dict[str, Any]:
+    """Roofline floor per variant and length on ``board``; always labelled ``estimate: True``.
+    ``int8_needs_dot``: the graph's int8 products are MatMulNBits (no kernel without asimddp)."""
     by_variant: dict[str, Any] = {}
     for variant, by_tokens in bytes_by_variant.items():
         kind = compute_kind[variant]
-        if variant == "as_loaded" and kind == "int8" and not board.int8_dot and "fp32" in bytes_by_variant:
+        if variant == "as_loaded" and kind == "int8" and int8_needs_dot and not board.int8_dot and "fp32" in bytes_by_variant:
             kind, by_tokens = "fp32", bytes_by_variant["fp32"]  # what edge.inference.int8_fallback loads there
         peak = board.peak_gops(kind, threads) * 1e9
         rows = {}
@@ -108,11 +111,12 @@ def estimate(board: Board, flops: dict[int, int], bytes_by_variant: dict[str, di
 
 
 def estimates(flops: dict[int, int], bytes_by_variant: dict[str, dict[int, int]],
-              compute_kind: dict[str, str]) -> dict[str, Any]:
+              compute_kind: dict[str, str], int8_needs_dot: bool = True) -> dict[str, Any]:
     """Every board at 1 thread (the service's setting; key ``<board>``) and on all its cores
     (key ``<board>@<n>t``: where compute, not memory, would otherwise set the floor)."""
     out = {}
     for board in BOARDS:
-        out[board.key] = estimate(board, flops, bytes_by_variant, compute_kind, 1)
-        out[f"{board.key}@{board.cores}t"] = estimate(board, flops, bytes_by_variant, compute_kind, board.cores)
+        out[board.key] = estimate(board, flops, bytes_by_variant, compute_kind, 1, int8_needs_dot)
+        out[f"{board.key}@{board.cores}t"] = estimate(board, flops, bytes_by_variant, compute_kind, board.cores,
+                                                      int8_needs_dot)
     return out

@@ -153,3 +153,13 @@ def test_a_board_without_int8_dot_product_is_estimated_on_the_fp32_weights_it_lo
     pi4, pi5 = estimates["raspberry-pi-4"]["by_variant"]["as_loaded"], estimates["raspberry-pi-5"]["by_variant"]["as_loaded"]
     assert pi4["compute"] == "fp32" and pi5["compute"] == "int8"  # edge.inference.int8_fallback on the Pi 4
     assert pi4["by_tokens"]["5"]["memory_ms"] == pytest.approx(45_100_000 / 5.0e9 * 1000, rel=1e-3)
+
+
+def test_a_matmulinteger_graph_stays_int8_on_a_board_without_dot_product():
+    # export.row_int8: ONNX Runtime has a widening-multiply uint8 x int8 kernel on every arm64 core.
+    flops = {5: 107_000_000}
+    nbytes = {"as_loaded": {5: 13_200_000}, "int8_stored": {5: 13_200_000}, "fp32": {5: 45_100_000}}
+    kinds = {"as_loaded": "int8", "int8_stored": "int8", "fp32": "fp32"}
+    pi4 = boards.estimates(flops, nbytes, kinds, int8_needs_dot=False)["raspberry-pi-4"]["by_variant"]["as_loaded"]
+    assert pi4["compute"] == "int8"
+    assert pi4["by_tokens"]["5"]["memory_ms"] == pytest.approx(13_200_000 / 5.0e9 * 1000, rel=1e-3)

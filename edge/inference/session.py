@@ -54,10 +54,16 @@ def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
 
 
 def _graph_source(bundle: Bundle, options: RuntimeOptions) -> tuple[str | bytes, str]:
-    """The graph's path, or — on a CPU without an int8 kernel for it — the same verified bytes
-    with fp32 weights (``edge.inference.int8_fallback``); and which arithmetic that means."""
+    """The graph's path, or — for a MatMulNBits graph on a CPU without an int8 kernel for it — the
+    same verified bytes with fp32 weights (``edge.inference.int8_fallback``); and which arithmetic
+    that means. A MatMulInteger graph (``export.row_int8``) has an int8 kernel on every CPU."""
     from edge.inference import int8_fallback
 
+    if (bundle.manifest.get("quantization") or {}).get("method") == "row_int8":
+        what = "int8: MatMulInteger on per-row uint8 activations (a kernel on x86-64 and every arm64 core)"
+        if options.int8_compute == "fp32":
+            what += "; int8_compute = fp32 applies to MatMulNBits graphs only"
+        return str(bundle.model_file), what
     if not int8_fallback.needs_fp32_weights(options.int8_compute):
         return str(bundle.model_file), "as the graph says (int8 where it has MatMulNBits and this CPU an int8 kernel)"
     import hashlib
@@ -67,6 +73,8 @@ def _graph_source(bundle: Bundle, options: RuntimeOptions) -> tuple[str | bytes,
         raise BundleError("hash_mismatch", "The model graph changed after it was verified; reload the bundle.",
                           field="model_file")
     graph, rewritten = int8_fallback.fp32_weight_graph(data)
+    if not rewritten:
+        return str(bundle.model_file), "as the graph says (no MatMulNBits to give fp32 weights)"
     why = "forced by int8_compute = fp32" if options.int8_compute == "fp32" else "this CPU has no int8 dot-product kernel"
     return graph, f"fp32 weights made at load from the int8 ones ({rewritten} matrix products; {why})"
 
