@@ -1,25 +1,27 @@
 """The quantization recipe: how the fused fp32 encoder becomes the shipped int8 encoder.
 
-What ships (``export.build.BuildConfig.recipe``, method ``matmul_nbits``): every encoder MatMul
-becomes ONNX Runtime's ``MatMulNBits`` with 8-bit symmetric weights, one scale per output column
-per block of 32 input rows, and ``accuracy_level=4`` — activations quantized to int8 per row per
-block of 32 at run time and the products computed in int8 (AVX2/AVX-512 VNNI on x86-64, NEON
-dot-product on arm64; a CPU without an int8 kernel falls back to fp32 compute on the same int8
-weights). The weights stay int8 in memory: nothing is expanded to fp32 at load. Because the
-activation scale is per row, a case's answer does not depend on its batch. The word-embedding
-table is int8 with one scale per token row, gathered first, then scaled (``export.graph_surgery``).
-The heads are never in the graph this recipe sees: they are joined afterwards in fp32
-(``export.graph_merge``). The same file serves x86-64 and arm64.
+What ships (``export.build.BuildConfig.recipe``, method ``row_int8``, ``export.row_int8``): every
+encoder MatMul becomes ONNX's ``MatMulInteger`` on uint8 activations quantized per row (per token,
+asymmetric) at run time in plain ONNX ops and int8 weights per output column, rounded by GPTQ after a
+SmoothQuant-style channel equalisation measured on calibration texts. The weights stay int8 in
+memory, the products are int8 on x86-64 and on every arm64 core (ONNX Runtime has a uint8 x int8
+kernel with and without the dot-product instructions), and because the activation scale is per row
+a case's answer does not depend on its batch. The word-embedding table is int8 with one scale per
+token row, gathered first, then scaled (``export.graph_surgery``). The heads are never in the graph
+this recipe sees: they are joined afterwards in fp32 (``export.graph_merge``). The same file serves
+x86-64 and arm64.
 
 Measured beside it on the same out-of-fold cases (``BuildConfig.compare_recipes``):
+- ``matmul_nbits`` (shipped before): ONNX Runtime's ``MatMulNBits``, 8-bit symmetric weights per
+  32-row block, ``accuracy_level=4`` (int8 per row per block). Accurate, but its x86 int8 kernel
+  costs time in proportion to rows (a batch of eight 11-token complaints was slower than fp32) and
+  a Cortex-A72 has no kernel for it (``edge.inference.int8_fallback`` gives such a core fp32
+  weights); ``accuracy_level=0`` is the same weights with fp32 compute.
 - ``dynamic``: ``quantize_dynamic`` U8S8, per-channel weights, one uint8 scale per tensor per
-  call — fastest on x86, but the per-tensor activation scale is coarse (1.4-2 % of levels moved
-  in the earlier builds) and it depends on the batch.
-- ``weight_only``: int8 weights behind DequantizeLinear/Mul, fp32 compute — what shipped before;
-  ONNX Runtime folds it back to fp32 weights at load, so it is int8 on disk only.
-- ``row_int8`` (``export.row_int8``): MatMulInteger on uint8 activations quantized per row at run
-  time, int8 weights per column, channel equalisation from calibration texts — batch-invariant
-  like the shipped method, and faster at the lengths and batches a busy box sees.
+  call — the per-tensor activation scale is coarse (1.4-2 % of levels moved) and it depends on
+  the batch.
+- ``weight_only``: int8 weights behind DequantizeLinear/Mul, fp32 compute — shipped two bundles
+  ago; ONNX Runtime folds it back to fp32 weights at load, so it is int8 on disk only.
 Static QDQ is not offered: its activation scales are fixed from calibration texts, per tensor,
 and the complaint lengths and vocabularies a kiosk sees vary more than any calibration set.
 """

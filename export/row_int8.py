@@ -19,6 +19,14 @@ divided by ``s_j = amax_j ** alpha / wmax_j ** (1 - alpha)`` per channel and the
 multiplied by it (exact in real arithmetic), moving range from activations to weights; ``amax``
 comes from running the fp32 graph on calibration texts the build supplies (reason-for-visit labels,
 never evaluation rows).
+
+Weight rounding (GPTQ): one int8 scale per output column over a whole 384- or 1,536-long input is
+coarse, and rounding each weight to its nearest step left the weights alone 2.5 % (relative) away
+from fp32 in the pooled vector. Instead the input rows are rounded one at a time and each row's
+rounding error is pushed onto the rows not yet rounded, weighted by the inverse of the calibration
+activations' second moments ``H = X^T X`` — the error the calibration inputs actually see is
+minimised, not the error per weight: 0.8 %, and 2.8 % with the activation rounding (MatMulNBits
+per 32-row blocks: 3.2 %).
 """
 
 from __future__ import annotations
@@ -30,9 +38,10 @@ import numpy as np
 EPS = 1e-8
 
 
-def activation_ranges(fp32: Path, inputs: list[str], ids: np.ndarray, mask: np.ndarray,
-                      batch: int = 64) -> dict[str, np.ndarray]:
-    """Per-channel max |x| of each tensor in ``inputs`` over the unpadded tokens of ``ids``."""
+def activation_statistics(fp32: Path, inputs: list[str], ids: np.ndarray, mask: np.ndarray,
+                          batch: int = 64) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-channel max |x| and the second moments X^T X (float64) of each tensor in ``inputs``
+    over the unpadded tokens of ``ids``."""
     import onnx
     import onnxruntime as ort
 
@@ -42,14 +51,32 @@ def activation_ranges(fp32: Path, inputs: list[str], ids: np.ndarray, mask: np.n
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     ranges: dict[str, np.ndarray] = {}
+    moments: dict[str, np.ndarray] = {}
     for start in range(0, len(ids), batch):
         m = mask[start:start + batch].astype(bool)
         outputs = session.run(None, {"input_ids": ids[start:start + batch], "attention_mask": mask[start:start + batch]})
         for name, value in zip(names, outputs):
             if name in inputs:
-                peak = np.abs(value[m]).max(axis=0)  # (tokens, channels) of real tokens only
+                rows = value[m].astype(np.float64)  # (tokens, channels) of real tokens only
+                peak = np.abs(rows).max(axis=0)
                 ranges[name] = peak if name not in ranges else np.maximum(ranges[name], peak)
-    return ranges
+                moments[name] = rows.T @ rows + moments.get(name, 0.0)
+    return ranges, moments
+
+
+def gptq_rows(weight: np.ndarray, scale: np.ndarray, moments: np.ndarray, damping: float = 0.01) -> np.ndarray:
+    """int8 ``weight`` (K inputs x N outputs, one ``scale`` per output) rounded row by row, each
+    row's error spread over the rows after it through the inverse of ``moments`` (GPTQ)."""
+    h = moments + np.eye(len(moments)) * damping * max(float(np.mean(np.diag(moments))), EPS)
+    upper = np.linalg.cholesky(np.linalg.inv(h)).T
+    work = weight.astype(np.float64).copy()
+    out = np.zeros(weight.shape, dtype=np.int8)
+    for i in range(work.shape[0]):
+        q = np.clip(np.round(work[i] / scale), -127, 127)
+        out[i] = q.astype(np.int8)
+        error = (work[i] - q * scale) / upper[i, i]
+        work[i + 1:] -= np.outer(upper[i, i + 1:], error)
+    return out
 
 
 def rewrite(fp32: Path, int8: Path, ids: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> int:
@@ -62,7 +89,7 @@ def rewrite(fp32: Path, int8: Path, ids: np.ndarray, mask: np.ndarray, alpha: fl
     weights = {i.name: i for i in graph.initializer}
     targets = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
     inputs = sorted({n.input[0] for n in targets})
-    amax = activation_ranges(fp32, inputs, ids, mask)
+    amax, moments = activation_statistics(fp32, inputs, ids, mask)
     wmax: dict[str, np.ndarray] = {}
     for node in targets:  # one equaliser per input, shared by the MatMuls reading it (Q, K, V)
         rows = np.abs(numpy_helper.to_array(weights[node.input[1]])).max(axis=1)
@@ -115,7 +142,8 @@ def rewrite(fp32: Path, int8: Path, ids: np.ndarray, mask: np.ndarray, alpha: fl
         x, w, y = node.input[0], node.input[1], node.output[0]
         weight = numpy_helper.to_array(weights[w]).astype(np.float32) * smooth[x][:, None].astype(np.float32)
         scale = (np.maximum(np.abs(weight).max(axis=0), EPS) / 127.0).astype(np.float32)
-        q_weight = np.clip(np.round(weight / scale), -127, 127).astype(np.int8)
+        inv = 1.0 / smooth[x].astype(np.float64)  # the equalised input is x / s: its moments are scaled so
+        q_weight = gptq_rows(weight, scale.astype(np.float64), moments[x] * np.outer(inv, inv))
         q, x_scale, neg_zp = quantize_rows(x)
         w_q, w_scale = const(w + "/int8", q_weight), const(w + "/scale", scale)
         # (x_q - zp) . w_q  =  x_q . w_q + (-zp) * column sums of w_q
