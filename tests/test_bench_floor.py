@@ -89,12 +89,12 @@ def test_fp32_graph_reads_about_four_times_the_int8_stored_weight_bytes(views):
 
 @pytest.mark.skipif(not SHIPPED_GRAPH.is_file(), reason="shipped graph not in this checkout")
 def test_shipped_graph_keeps_int8_weights_as_loaded_and_computes_in_int8():
-    """MatMulNBits: ONNX Runtime does not fold the weights to fp32 at load (the earlier weight-only
-    graph streamed 3.7x its stored bytes), and accuracy_level 4 multiplies in int8."""
+    """MatMulInteger (export.row_int8): ONNX Runtime does not fold the weights to fp32 at load (the
+    earlier weight-only graph streamed 3.7x its stored bytes), and the products are int8."""
     stored, loaded = traffic.load_graphs(SHIPPED_GRAPH)
     views = traffic.graph_bytes(stored, loaded)
-    int8_bytes = views["int8_stored"].weight_bytes_by_type["uint8"]
-    assert int8_bytes > 5_000_000  # the encoder's weights, 8-bit blocks
+    int8_bytes = views["int8_stored"].weight_bytes_by_type["int8"]
+    assert int8_bytes > 5_000_000  # the encoder's weights
     assert views["as_loaded"].weight_bytes == pytest.approx(views["int8_stored"].weight_bytes, rel=0.05)
     for tokens in (3, 11, 32):
         ratio = views["fp32"].bytes_at(tokens) / views["int8_stored"].bytes_at(tokens)
