@@ -2,7 +2,7 @@
 ``MatMulInteger`` on uint8 activations quantized per row (per token) at run time and int8 weights
 quantized per output column, with SmoothQuant-style channel equalisation.
 
-Why it is measured beside ``MatMulNBits`` (the shipped method): ONNX Runtime 1.32's int8
+Why it replaced ``MatMulNBits`` (the method shipped before): ONNX Runtime 1.32's int8
 ``MatMulNBits`` kernel costs time in proportion to the rows it multiplies — on the x86 build VM a
 9-token complaint took 6.3 ms and a batch of eight 11-token complaints was slower than the fp32
 graph — while ``MatMulInteger``'s packed GEMM (MLAS QGEMM) serves many rows per weight read, and has
@@ -38,17 +38,18 @@ import numpy as np
 EPS = 1e-8
 
 
-def activation_statistics(fp32: Path, inputs: list[str], ids: np.ndarray, mask: np.ndarray,
+def activation_statistics(model, inputs: list[str], ids: np.ndarray, mask: np.ndarray,
                           batch: int = 64) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-channel max |x| and the second moments X^T X (float64) of each tensor in ``inputs``
-    over the unpadded tokens of ``ids``."""
+    over the unpadded tokens of ``ids``; ``model`` (an onnx ModelProto) is not changed."""
     import onnx
     import onnxruntime as ort
 
-    model = onnx.load(str(fp32))
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
     for name in inputs:
-        model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     ranges: dict[str, np.ndarray] = {}
     moments: dict[str, np.ndarray] = {}
@@ -64,11 +65,16 @@ def activation_statistics(fp32: Path, inputs: list[str], ids: np.ndarray, mask: 
     return ranges, moments
 
 
-def gptq_rows(weight: np.ndarray, scale: np.ndarray, moments: np.ndarray, damping: float = 0.01) -> np.ndarray:
-    """int8 ``weight`` (K inputs x N outputs, one ``scale`` per output) rounded row by row, each
-    row's error spread over the rows after it through the inverse of ``moments`` (GPTQ)."""
+def gptq_factor(moments: np.ndarray, damping: float = 0.01) -> np.ndarray:
+    """Upper Cholesky factor of the inverse of the (damped) input second moments: GPTQ's error
+    weights, one per input, shared by every MatMul reading that input (Q, K, V)."""
     h = moments + np.eye(len(moments)) * damping * max(float(np.mean(np.diag(moments))), EPS)
-    upper = np.linalg.cholesky(np.linalg.inv(h)).T
+    return np.linalg.cholesky(np.linalg.inv(h)).T
+
+
+def gptq_rows(weight: np.ndarray, scale: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """int8 ``weight`` (K inputs x N outputs, one ``scale`` per output) rounded row by row, each
+    row's error spread over the rows after it through ``upper`` (:func:`gptq_factor`)."""
     work = weight.astype(np.float64).copy()
     out = np.zeros(weight.shape, dtype=np.int8)
     for i in range(work.shape[0]):
@@ -89,13 +95,16 @@ def rewrite(fp32: Path, int8: Path, ids: np.ndarray, mask: np.ndarray, alpha: fl
     weights = {i.name: i for i in graph.initializer}
     targets = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
     inputs = sorted({n.input[0] for n in targets})
-    amax, moments = activation_statistics(fp32, inputs, ids, mask)
+    amax, moments = activation_statistics(model, inputs, ids, mask)
     wmax: dict[str, np.ndarray] = {}
     for node in targets:  # one equaliser per input, shared by the MatMuls reading it (Q, K, V)
         rows = np.abs(numpy_helper.to_array(weights[node.input[1]])).max(axis=1)
         wmax[node.input[0]] = np.maximum(wmax.get(node.input[0], 0.0), rows)
     smooth = {x: np.clip(np.maximum(amax[x], EPS) ** alpha / np.maximum(wmax[x], EPS) ** (1 - alpha), 1e-3, 1e3)
               for x in inputs}
+    # The equalised input is x / s: its second moments scale by 1/s on both sides.
+    factors = {x: gptq_factor(moments[x] * np.outer(1.0 / smooth[x].astype(np.float64), 1.0 / smooth[x].astype(np.float64)))
+               for x in inputs}
 
     added: list = []
     nodes: list = []
@@ -142,8 +151,7 @@ def rewrite(fp32: Path, int8: Path, ids: np.ndarray, mask: np.ndarray, alpha: fl
         x, w, y = node.input[0], node.input[1], node.output[0]
         weight = numpy_helper.to_array(weights[w]).astype(np.float32) * smooth[x][:, None].astype(np.float32)
         scale = (np.maximum(np.abs(weight).max(axis=0), EPS) / 127.0).astype(np.float32)
-        inv = 1.0 / smooth[x].astype(np.float64)  # the equalised input is x / s: its moments are scaled so
-        q_weight = gptq_rows(weight, scale.astype(np.float64), moments[x] * np.outer(inv, inv))
+        q_weight = gptq_rows(weight, scale.astype(np.float64), factors[x])
         q, x_scale, neg_zp = quantize_rows(x)
         w_q, w_scale = const(w + "/int8", q_weight), const(w + "/scale", scale)
         # (x_q - zp) . w_q  =  x_q . w_q + (-zp) * column sums of w_q

@@ -1,7 +1,7 @@
 """Where a CPU has no int8 kernel for the bundle's graph, give ONNX Runtime fp32 weights instead.
 
-The shipped graph multiplies with ``MatMulNBits`` (8-bit weight blocks, int8 arithmetic at
-``accuracy_level`` 4). ONNX Runtime has that int8 kernel on x86-64 (AVX2/VNNI) and on arm64
+Bundles quantized with ``MatMulNBits`` (8-bit weight blocks, int8 arithmetic at ``accuracy_level``
+4; the shipped bundle before ``export.row_int8``) need it. ONNX Runtime has that int8 kernel on x86-64 (AVX2/VNNI) and on arm64
 cores with the dot-product instructions (Cortex-A76/A78: Pi 5, Jetson Orin). On a Cortex-A72
 (Raspberry Pi 4: ARMv8.0, no ``asimddp``) it has none and expands every 8-bit weight to fp32 on
 *every call* — measured under emulation, 1.6x the instructions of a plain fp32 graph.
@@ -11,6 +11,8 @@ initializers, from the same verified file: the board then runs the fp32 arithmet
 have run anyway, at the fp32 graph's cost, and answers as the int8 weights say (the same weights;
 no activation rounding). The levels match the int8 graph's as closely as the fp32 reference does
 (the bundle's int8 gate: ≥ 99.5 % same level). ``onnx`` is imported only on this path.
+A ``row_int8`` bundle (``MatMulInteger``) has an int8 kernel on every core and never comes here
+(``edge.inference.session._graph_source``).
 """
 
 from __future__ import annotations

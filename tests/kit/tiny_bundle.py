@@ -129,21 +129,14 @@ def build_nbits_bundle(tiny: str | Path, path: str | Path, *, accuracy_level: in
     ``accuracy_level`` 4): the graph ``edge.inference.int8_fallback`` gives fp32 weights to on a
     core without ONNX Runtime's int8 kernel for it."""
     import json
-    import logging
     import shutil
 
-    import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    from export.quantization_recipe import QuantRecipe, quantize
 
     tiny, path = Path(tiny), Path(path)
     shutil.copytree(tiny, path)
-    root = logging.getLogger()
-    level = root.level
-    quantizer = MatMulNBitsQuantizer(onnx.load(str(tiny / "model.onnx")), bits=8, block_size=16, is_symmetric=True,
-                                     accuracy_level=accuracy_level)
-    quantizer.process()  # it sets the root logger to INFO: put it back
-    root.setLevel(level)
-    quantizer.model.save_model_to_file(str(path / "model.onnx"), use_external_data_format=False)
+    quantize(tiny / "model.onnx", path / "model.onnx",
+             QuantRecipe(method="matmul_nbits", block_rows=16, accuracy_level=accuracy_level, embeddings_per_row=False))
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     manifest["quantization"] = {"method": "matmul_nbits", "accuracy_level": accuracy_level}
     write_manifest(path, manifest)
