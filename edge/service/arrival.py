@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import struct
 import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
@@ -38,6 +40,9 @@ from urllib.parse import parse_qs
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
+from waitress.wasyncore import _DISCONNECTED
+
+from edge.service.event_loop import mark
 
 from edge.inference.triager import MAX_EXPLAIN_SPANS
 
@@ -47,6 +52,12 @@ DECISION_PATHS = {"/v1/triage": False, "/v1/triage/batch": True}  # path -> is a
 PROBE_PATHS = ("/livez", "/readyz")  # the supervisor's probes get a thread of their own
 SHED_THREADS = 8  # refused requests run rules and wait for their audit row's group commit: enough to fill a batch
 QUEUE_REPORT_S = 10.0  # at most one "requests waiting for a thread" log line per this many seconds
+# Linux's SO_TIMESTAMPNS (= its SCM_ message type; the same number on x86-64 and arm64, 32-bit too):
+# the kernel stamps each received segment with the wall clock; Python names neither constant.
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+KERNEL_STAMP = struct.Struct("@ll")  # struct timespec: seconds, nanoseconds (native longs)
+STAMP_SPACE = socket.CMSG_SPACE(KERNEL_STAMP.size)
+MAX_KERNEL_WAIT_S = 30.0  # a longer wait means the wall clock stepped: fall back to the read time
 
 SERVER_ERRORS = {  # waitress status -> (code, message); fixed text: nothing from the request
     400: ("bad_request", "The request is not valid HTTP/1.1; check the request line, headers and chunked body."),
@@ -62,14 +73,47 @@ class ArrivalParser(HTTPRequestParser):
     shed: str | None = None  # why the server layer refused the request at arrival
     reservation: Any = None  # what it admitted at arrival (edge.service.scheduler.Reservation)
 
+    def __init__(self, adj: Any, clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(adj)
+        self._clock = clock
+
     def received(self, data: bytes) -> int:
         consumed = super().received(data)
         if self.completed and self.arrived is None:
-            self.arrived = time.perf_counter()
+            self.arrived = self._clock()
         return consumed
 
 
+def enable_kernel_stamps(sock: socket.socket) -> bool:
+    """Ask the kernel to stamp received data (Linux; inherited by accepted connections)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return True
+    except OSError:
+        return False
+
+
+def arrival_from_kernel(stamp_s: float | None) -> float:
+    """``time.perf_counter()`` of the moment the kernel received data stamped ``stamp_s`` (wall
+    clock); the read time itself when there is no stamp or the wall clock has stepped since."""
+    now = time.perf_counter()
+    if stamp_s is None:
+        return now
+    waited = time.time() - stamp_s
+    return now - waited if 0.0 <= waited <= MAX_KERNEL_WAIT_S else now
+
+
 class ArrivalTask(WSGITask):
+    def write(self, data: bytes) -> None:
+        # A whole small answer goes out as one send: header and body in one segment, one syscall.
+        if (not self.wrote_header and self.complete and data and self.has_body and not self.chunked_response
+                and self.content_length == len(data)):
+            self.wrote_header = True
+            self.content_bytes_written += len(data)
+            self.channel.write_soon(self.build_response_header() + data)
+            return
+        super().write(data)
+
     def get_environment(self) -> dict[str, Any]:
         environ = super().get_environment()
         request = self.request
@@ -100,9 +144,37 @@ class JsonErrorTask(ErrorTask):
 
 
 class EdgeChannel(HTTPChannel):
-    parser_class = ArrivalParser
+    """A connection whose requests count from when the kernel received them: a request that
+    waited in the socket's receive queue while the loop was busy has spent that time of its
+    deadline too, and admission must see it (``recv`` keeps the kernel's stamp of the last
+    segment read; each request's parser takes its arrival from it)."""
+
     task_class = ArrivalTask
     error_task_class = JsonErrorTask
+    kernel_received: float | None = None  # wall-clock stamp of the last segment read
+
+    def parser_class(self, adj: Any) -> ArrivalParser:  # waitress calls self.parser_class(self.adj)
+        return ArrivalParser(adj, self.arrival_time)
+
+    def arrival_time(self) -> float:
+        return arrival_from_kernel(self.kernel_received)
+
+    def recv(self, buffer_size: int) -> bytes:
+        try:
+            data, ancillary, _flags, _address = self.socket.recvmsg(buffer_size, STAMP_SPACE)
+        except OSError as why:  # as wasyncore's recv
+            if why.args[0] in _DISCONNECTED:
+                self.handle_close()
+                return b""
+            raise
+        if not data:  # the peer closed
+            self.handle_close()
+            return b""
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= KERNEL_STAMP.size:
+                seconds, nanoseconds = KERNEL_STAMP.unpack_from(payload)
+                self.kernel_received = seconds + nanoseconds * 1e-9
+        return data
 
     def service(self) -> None:
         # A client that vanished before a thread got to it skips the task (and ArrivalTask's
@@ -114,6 +186,13 @@ class EdgeChannel(HTTPChannel):
             reservation = getattr(request, "reservation", None)
             if reservation is not None:
                 reservation.release()
+            mark(self)  # readable again (or closing): the event loop must watch it again
+
+    def write_soon(self, data: Any) -> int:
+        written = super().write_soon(data)
+        if self.total_outbufs_len:  # not all sent from this thread: the loop sends the rest
+            mark(self)
+        return written
 
 
 Admit = Callable[[ArrivalParser], None]

@@ -15,7 +15,9 @@ import waitress
 from flask import Flask
 
 from edge.service import sdnotify
-from edge.service.arrival import ArrivalDispatcher, EdgeChannel, scheduler_admission
+from edge.service.arrival import ArrivalDispatcher, EdgeChannel, enable_kernel_stamps, scheduler_admission
+from edge.service.event_loop import EpollLoop, WatchedMap
+from edge.service.fast_triage import TriageFastPath
 from edge.service.config import ServiceConfig
 from edge.service.state import ServiceState
 
@@ -38,7 +40,7 @@ class EdgeServer:
             lambda: svc.runtime.triager.model is not None))
         dispatcher.set_thread_count(config.http_threads)
         self._server: Any = waitress.create_server(
-            app, _dispatcher=dispatcher, host=config.host, port=config.port, threads=config.http_threads,
+            TriageFastPath(app, svc), _dispatcher=dispatcher, map=WatchedMap(), host=config.host, port=config.port, threads=config.http_threads,
             ident="edge-triage",
             # Flask enforces the JSON body limit with a JSON 413; waitress's cap only stops giant bodies early.
             max_request_body_size=max(1 << 20, 4 * config.max_body_bytes),
@@ -51,6 +53,8 @@ class EdgeServer:
             clear_untrusted_proxy_headers=True,
         )
         self._server.channel_class = EdgeChannel  # arrival stamps; JSON errors from waitress itself
+        self._server.asyncore = EpollLoop(self._server)  # first come, first read (edge.service.event_loop)
+        enable_kernel_stamps(self._server.socket)  # arrival = when the kernel got the request
         accept_in_bursts(self._server)
         self.state.telemetry.gauges["edge_http_queue_depth"] = (
             "Requests waiting for an HTTP thread (admitted at arrival; refused ones are answered at once).",

@@ -1,0 +1,142 @@
+"""The server's event loop: epoll, level-triggered, so connections are read first come, first served.
+
+Why not waitress's own loop (``wasyncore``: ``select`` over every connection, then each ready one
+in descriptor order): under overload one iteration is long (it reads every ready connection and
+hands each request over), and a connection whose next request lands just after the ``select``
+waits out the whole iteration and then its turn behind every lower descriptor. Measured at 320
+keep-alive clients: client latencies spread from 135 to 982 ms around a 525 ms mean, while the
+service, which only sees a request once it is read, reported p99 280 ms. epoll hands back
+descriptors in the order they became ready (one still ready after it was returned goes to the back
+of the kernel's ready list), so the oldest request is read first and the wait is shared evenly.
+
+Interest is kept in step with each connection's ``readable()``/``writable()`` without looking at
+every connection per iteration (waitress's loop does, twice): a connection's mask is recomputed
+after the loop handles its event, when it enters or leaves the socket map (:class:`WatchedMap`),
+and when a handler thread says its state changed (:func:`mark`: a request finished, output is
+left to send, the connection should close), which also wakes the loop. A connection with nothing
+to wait for (its request is being answered) is not registered at all, as in waitress's own poll
+loop, so a reset peer cannot spin the loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import select
+from typing import Any
+
+from waitress import wasyncore
+
+EVENTS_PER_WAIT = 256  # descriptors taken per epoll_wait; the rest stay queued in the kernel, in order
+
+
+class WatchedMap(dict):
+    """The socket map (descriptor -> dispatcher) that records which descriptors changed hands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed: collections.deque[int] = collections.deque()  # appended from any thread
+
+    def __setitem__(self, fd: int, obj: Any) -> None:
+        super().__setitem__(fd, obj)
+        self.changed.append(fd)
+
+    def __delitem__(self, fd: int) -> None:
+        super().__delitem__(fd)
+        self.changed.append(fd)
+
+    def clear(self) -> None:
+        self.changed.extend(self.keys())
+        super().clear()
+
+
+def mark(channel: Any) -> None:
+    """A handler thread changed ``channel``'s state (request done, output pending, closing): have
+    the loop recompute its interest, and wake the loop to do it."""
+    watched = getattr(channel, "_map", None)
+    fd = getattr(channel, "_fileno", None)
+    if isinstance(watched, WatchedMap) and fd is not None:
+        watched.changed.append(fd)
+        channel.server.pull_trigger()
+
+
+class EpollLoop:
+    """Stands in for the ``wasyncore`` module as ``server.asyncore`` (waitress's own hook): its
+    :meth:`loop` runs the server's socket map. Falls back to waitress's loop where epoll is missing."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        maintenance = server.maintenance
+
+        def maintenance_then_mark(now: float) -> None:
+            maintenance(now)  # marks idle connections will_close: they must be written (closed) now
+            for fd, channel in list(server.active_channels.items()):
+                if channel.will_close:
+                    server._map.changed.append(fd)
+
+        server.maintenance = maintenance_then_mark
+
+    def loop(self, timeout: float = 30.0, use_poll: bool = False, map: Any = None, count: int | None = None) -> None:
+        if not hasattr(select, "epoll") or not isinstance(map, WatchedMap):
+            wasyncore.loop(timeout=timeout, use_poll=use_poll, map=map, count=count)
+            return
+        epoll = select.epoll()
+        registered: dict[int, int] = {}
+        try:
+            while map and (count is None or count > 0):
+                self._iterate(epoll, registered, map, timeout)
+                if count is not None:
+                    count -= 1
+        finally:
+            epoll.close()
+
+    def _iterate(self, epoll: Any, registered: dict[int, int], watched: WatchedMap, timeout: float) -> None:
+        listener = self.server._fileno
+        if listener is not None:
+            _sync(epoll, registered, watched, listener)  # readable() runs maintenance and the connection limit
+        changed = watched.changed
+        while changed:
+            _sync(epoll, registered, watched, changed.popleft())
+        for fd, flags in epoll.poll(timeout, EVENTS_PER_WAIT):
+            obj = watched.get(fd)
+            if obj is None:
+                _sync(epoll, registered, watched, fd)  # gone since: drop the stale registration
+                continue
+            wasyncore.readwrite(obj, flags)  # EPOLLIN/OUT/PRI/ERR/HUP have poll()'s values
+            if fd != listener:
+                _sync(epoll, registered, watched, fd)
+
+
+def _interest(obj: Any) -> int:
+    mask = select.EPOLLIN | select.EPOLLPRI if obj.readable() else 0
+    if not obj.accepting and obj.writable():
+        mask |= select.EPOLLOUT
+    return mask
+
+
+def _sync(epoll: Any, registered: dict[int, int], watched: WatchedMap, fd: int) -> None:
+    """Make epoll's interest in ``fd`` what its dispatcher wants now (loop thread only)."""
+    obj = watched.get(fd)
+    try:
+        mask = _interest(obj) if obj is not None else 0
+    except Exception:  # a dispatcher broken by another thread's close: nothing to wait for on it
+        mask = 0
+    if registered.get(fd, 0) == mask:
+        return
+    try:
+        if mask == 0:
+            registered.pop(fd, None)
+            epoll.unregister(fd)
+        elif fd in registered:
+            registered[fd] = mask
+            try:
+                epoll.modify(fd, mask)
+            except FileNotFoundError:  # the old socket closed (the kernel dropped it) and fd was reused
+                epoll.register(fd, mask)
+        else:
+            registered[fd] = mask
+            try:
+                epoll.register(fd, mask)
+            except FileExistsError:
+                epoll.modify(fd, mask)
+    except OSError:  # closed under us (EBADF/ENOENT): nothing to wait for on it
+        registered.pop(fd, None)
