@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -65,4 +66,9 @@ def answer(service: ServiceState, request: Request) -> Answer:
                 log.error("audit write failed: %s", type(error).__name__)
         service.telemetry.decision(result.degraded)
         service.notify_listeners(case, result, request.source)
+    # latency_ms in the answer runs to here: the audit row's group commit is part of answering
+    # (the row keeps the latency at decision time, before its own commit).
+    ready_ms = (time.perf_counter() - request.started) * 1000.0
+    for result in results:
+        result.latency_ms = ready_ms
     return Answer(results, answered_s)

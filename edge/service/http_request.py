@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from flask import g, request
 
@@ -28,8 +28,8 @@ def json_body() -> Any:
         raise EdgeError("invalid_json", "The body is not valid JSON.") from None
 
 
-def flag(name: str) -> bool:
-    value = request.args.get(name, "0").strip().lower()
+def flag(name: str, args: Mapping[str, str] | None = None) -> bool:
+    value = (request.args if args is None else args).get(name, "0").strip().lower()
     if value in ("1", "true", "yes"):
         return True
     if value in ("", "0", "false", "no"):
@@ -37,8 +37,8 @@ def flag(name: str) -> bool:
     raise EdgeError("invalid_parameter", f"Query parameter '{name}' must be 0 or 1.", field=name)
 
 
-def deadline_s(config: ServiceConfig) -> float:
-    raw = request.args.get("deadline_ms")
+def deadline_s(config: ServiceConfig, args: Mapping[str, str] | None = None) -> float:
+    raw = (request.args if args is None else args).get("deadline_ms")
     if raw is None:
         return config.deadline_ms / 1000.0
     try:
@@ -51,16 +51,28 @@ def deadline_s(config: ServiceConfig) -> float:
     return value / 1000.0
 
 
+def decide(service: ServiceState, cases: Sequence[TriageCase], *, source: str, args: Mapping[str, str],
+           environ: Mapping[str, Any], started: float) -> Answer:
+    """Answer ``cases`` for an API request: its ``deadline_ms``, ``strict`` and ``explain`` query
+    parameters (``args``, the first value of each) and what the server layer put in ``environ``
+    at arrival. The Flask routes and the WSGI fast path (edge.service.fast_triage) both come here."""
+    return answer(service, Request(
+        cases=cases, source=source, deadline_s=deadline_s(service.config, args), strict=flag("strict", args),
+        explain=flag("explain", args), started=started,
+        shed=environ.get("edge.shed"), reservation=environ.get("edge.reservation")))
+
+
 def triage(service: ServiceState, cases: Sequence[TriageCase], *, source: str, from_query: bool = True,
            explain: bool = False) -> Answer:
-    """Answer ``cases`` for this HTTP request. ``from_query``: the API's ``deadline_ms``, ``strict``
-    and ``explain`` parameters apply; the pages use the configured deadline and ``explain``."""
-    result = answer(service, Request(
-        cases=cases, source=source,
-        deadline_s=deadline_s(service.config) if from_query else service.config.deadline_ms / 1000.0,
-        strict=flag("strict") if from_query else False,
-        explain=flag("explain") if from_query else explain,
-        started=g.get("started") or time.perf_counter(),
-        shed=request.environ.get("edge.shed"), reservation=request.environ.get("edge.reservation")))
+    """Answer ``cases`` for this (Flask) HTTP request. ``from_query``: the API's ``deadline_ms``,
+    ``strict`` and ``explain`` parameters apply; the pages use the configured deadline and ``explain``."""
+    started = g.get("started") or time.perf_counter()
+    if from_query:
+        result = decide(service, cases, source=source, args=request.args, environ=request.environ, started=started)
+    else:
+        result = answer(service, Request(
+            cases=cases, source=source, deadline_s=service.config.deadline_ms / 1000.0, explain=explain,
+            started=started, shed=request.environ.get("edge.shed"),
+            reservation=request.environ.get("edge.reservation")))
     g.answered_s = result.answered_s  # the app's after_request feeds the scheduler's deadline guard
     return result
