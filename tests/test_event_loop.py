@@ -1,0 +1,104 @@
+"""The server's event loop (edge.service.event_loop) on a real server: requests are read in the
+order they reached the box, not in descriptor order, and a request's deadline clock starts at the
+kernel's receive stamp, so time spent waiting to be read counts in ``latency_ms`` and admission."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from edge.service.app import create_app
+from edge.service.server import EdgeServer
+from tests.servicekit import make_config
+
+BODY = json.dumps({"complaint": "ankle sprain", "age": 30}).encode()
+REQUEST = (b"POST /v1/triage HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+
+
+@pytest.fixture()
+def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[EdgeServer]:
+    config = make_config(tmp_path, tiny_bundle, deadline_ms=5000, deadline_max_ms=5000)
+    app = create_app(config, monitor=False, audit=False)
+    edge_server = EdgeServer(app, config)
+    thread = threading.Thread(target=edge_server.serve_forever, name="test-waitress", daemon=True)
+    thread.start()
+    try:
+        yield edge_server
+    finally:
+        edge_server.stop()
+        thread.join(10)
+        app.extensions["edge"].stop()
+
+
+def _answer(sock: socket.socket) -> dict[str, Any]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return json.loads(body)
+
+
+def _hold_loop(server: EdgeServer, seconds: float) -> threading.Event:
+    """Keep the event loop thread busy (a trigger thunk runs in it) for ``seconds``."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        holding.set()
+        time.sleep(seconds)
+
+    server._server.trigger.pull_trigger(hold)
+    assert holding.wait(5), "the loop never ran the thunk"
+    return holding
+
+
+def test_requests_are_read_first_come_first_served(server: EdgeServer) -> None:
+    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+    try:
+        for sock in connections:  # every connection accepted and idle before the test
+            sock.sendall(REQUEST)
+            _answer(sock)
+        read_order: list[int] = []
+        dispatcher = server._server.task_dispatcher
+        add_task = dispatcher.add_task
+
+        def recording(task: Any) -> None:
+            read_order.append(task.addr[1])
+            add_task(task)
+
+        dispatcher.add_task = recording
+        _hold_loop(server, 0.3)
+        # Highest descriptor first: a select loop would read them lowest first.
+        sent = list(reversed(connections))
+        for sock in sent:
+            sock.sendall(REQUEST)
+            time.sleep(0.02)
+        for sock in sent:
+            assert "level" in _answer(sock)
+        assert read_order == [sock.getsockname()[1] for sock in sent]
+    finally:
+        for sock in connections:
+            sock.close()
+
+
+def test_time_waiting_to_be_read_counts_in_latency(server: EdgeServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(REQUEST)
+        assert _answer(sock)["latency_ms"] < 250, "an idle loop reads at once"
+        _hold_loop(server, 0.4)
+        began = time.perf_counter()
+        sock.sendall(REQUEST)  # lands in the socket queue while the loop is busy
+        answer = _answer(sock)
+        waited_ms = (time.perf_counter() - began) * 1000.0
+    assert waited_ms >= 300
+    # The service's clock started when the kernel had the request, not when the loop read it.
+    assert waited_ms - 50 <= answer["latency_ms"] <= waited_ms + 5, (answer["latency_ms"], waited_ms)
