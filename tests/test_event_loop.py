@@ -61,12 +61,28 @@ def _hold_loop(server: EdgeServer, seconds: float) -> threading.Event:
     return holding
 
 
+def _settle(server: EdgeServer) -> None:
+    """Wait until every connection is idle and the loop watches it again: handler threads mark a
+    connection just after its answer is out, and the loop re-registers it at its next iteration."""
+    channels = list(server._server.active_channels.values())
+    for _ in range(250):
+        if all(channel.readable() for channel in channels):
+            break
+        time.sleep(0.02)
+    time.sleep(0.05)
+    for _ in range(2):  # the second thunk runs in an iteration that began after the first: marks drained
+        ran = threading.Event()
+        server._server.trigger.pull_trigger(ran.set)
+        assert ran.wait(5)
+
+
 def test_requests_are_read_first_come_first_served(server: EdgeServer) -> None:
     connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
     try:
         for sock in connections:  # every connection accepted and idle before the test
             sock.sendall(REQUEST)
             _answer(sock)
+        _settle(server)
         read_order: list[int] = []
         dispatcher = server._server.task_dispatcher
         add_task = dispatcher.add_task

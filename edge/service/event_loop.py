@@ -15,7 +15,10 @@ after the loop handles its event, when it enters or leaves the socket map (:clas
 and when a handler thread says its state changed (:func:`mark`: a request finished, output is
 left to send, the connection should close), which also wakes the loop. A connection with nothing
 to wait for (its request is being answered) is not registered at all, as in waitress's own poll
-loop, so a reset peer cannot spin the loop.
+loop, so a reset peer cannot spin the loop. (Keeping read interest on busy connections, parking
+one only if data came early, measured worse — 320 clients, p99 684-758 vs 473-492 ms: under load
+the next request usually lands before the handler thread has finished with the previous one, so
+it parks anyway, after an extra event.)
 """
 
 from __future__ import annotations
