@@ -117,22 +117,28 @@ def _fuzzed_body(rng) -> bytes:
 
 
 def test_ten_thousand_fuzzed_numeric_bodies_never_5xx(tiny_bundle: Path, tmp_path: Path) -> None:
-    """10,000 bodies of huge, infinite, negative-zero and tiny numbers through the Flask app's WSGI
-    layer (no sockets: fast); every answer is 200 or a 4xx JSON error, and none echoes a number."""
+    """10,000 bodies of huge, infinite, negative-zero and tiny numbers through the WSGI app the
+    server runs — the POST /v1/triage fast path, and Flask behind it for the batch route — with no
+    sockets (fast); every answer is 200 or a 4xx JSON error, and none echoes a number."""
     import random
 
+    from werkzeug.test import Client
+
     from edge.service.app import create_app
+    from edge.service.fast_triage import TriageFastPath
 
     rng = random.Random(11)
+    loopback = {"REMOTE_ADDR": "127.0.0.1"}  # what waitress puts there for a client on the box
     config = make_config(tmp_path, tiny_bundle, deadline_ms=2000)
     app = create_app(config, monitor=False, audit=False)
     statuses: dict[int, int] = {}
     try:
-        client = app.test_client()
+        client = Client(TriageFastPath(app, app.extensions["edge"]))
+        assert client.get("/livez", environ_base=loopback).status_code == 200 and app._got_first_request  # fast path on
         for _ in range(10_000):
             body = _fuzzed_body(rng)
             path = "/v1/triage/batch" if body.startswith(b'{"cases"') else "/v1/triage"
-            reply = client.post(path, data=body, content_type="application/json")
+            reply = client.post(path, data=body, content_type="application/json", environ_base=loopback)
             statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
             assert reply.status_code < 500, (reply.status_code, reply.data[:200])
             if reply.status_code != 200:
