@@ -10,6 +10,10 @@
 
 Every error is JSON ``{"error": {"code", "message", "field"?}}`` with a stable machine code. No
 handler logs or echoes request content: patient data stays in the request and the answer.
+
+On the server, ``POST /v1/triage`` is answered by ``edge.service.fast_triage`` (the same checks and
+answer without Flask's per-request machinery) once Flask has served one request; the route here
+answers it before that and under Flask's test client.
 """
 
 from __future__ import annotations
