@@ -1,6 +1,7 @@
 """The server's event loop (edge.service.event_loop) on a real server: requests are read in the
 order they reached the box, not in descriptor order, and a request's deadline clock starts at the
-kernel's receive stamp, so time spent waiting to be read counts in ``latency_ms`` and admission."""
+kernel's receive stamp, so time spent waiting to be read counts in ``latency_ms`` and admission;
+an answer bigger than the socket takes is finished by the loop."""
 
 from __future__ import annotations
 
@@ -118,3 +119,30 @@ def test_time_waiting_to_be_read_counts_in_latency(server: EdgeServer) -> None:
     assert waited_ms >= 300
     # The service's clock started when the kernel had the request, not when the loop read it.
     assert waited_ms - 50 <= answer["latency_ms"] <= waited_ms + 5, (answer["latency_ms"], waited_ms)
+
+
+def test_an_answer_too_big_for_the_socket_is_finished_by_the_loop(server: EdgeServer) -> None:
+    # A tiny send buffer on the server side and a client that reads late: the handler thread
+    # cannot send it all, so the loop must watch the connection for write space and send the rest.
+    server._server.set_socket_options = lambda conn: conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", server.port))
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        time.sleep(0.5)
+        assert json.loads(_raw_answer(sock))["openapi"].startswith("3.")
+        sock.sendall(REQUEST)  # the connection is still good for the next request
+        assert "level" in _answer(sock)
+
+
+def _raw_answer(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(1024)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    assert length > 8192, "big enough not to fit the buffers"
+    while len(body) < length:
+        body += sock.recv(1024)
+    return body
