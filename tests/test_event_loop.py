@@ -146,3 +146,16 @@ def _raw_answer(sock: socket.socket) -> bytes:
     while len(body) < length:
         body += sock.recv(1024)
     return body
+
+
+def test_the_socket_map_keeps_no_record_nobody_reads() -> None:
+    from edge.service.event_loop import WatchedMap
+
+    watched = WatchedMap()
+    watched[5] = object()
+    del watched[5]
+    assert not watched.changed, "no epoll loop runs this map: nothing may pile up"
+    watched.watching = True
+    watched[6] = object()
+    watched.clear()
+    assert list(watched.changed) == [6, 6]

@@ -33,22 +33,29 @@ EVENTS_PER_WAIT = 256  # descriptors taken per epoll_wait; the rest stay queued 
 
 
 class WatchedMap(dict):
-    """The socket map (descriptor -> dispatcher) that records which descriptors changed hands."""
+    """The socket map (descriptor -> dispatcher) that records which descriptors changed hands
+    while an epoll loop runs it (``watching``; otherwise nobody would drain the record)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.changed: collections.deque[int] = collections.deque()  # appended from any thread
+        self.watching = False
+
+    def note(self, fd: int) -> None:
+        if self.watching:
+            self.changed.append(fd)
 
     def __setitem__(self, fd: int, obj: Any) -> None:
         super().__setitem__(fd, obj)
-        self.changed.append(fd)
+        self.note(fd)
 
     def __delitem__(self, fd: int) -> None:
         super().__delitem__(fd)
-        self.changed.append(fd)
+        self.note(fd)
 
     def clear(self) -> None:
-        self.changed.extend(self.keys())
+        for fd in list(self.keys()):
+            self.note(fd)
         super().clear()
 
 
@@ -57,7 +64,7 @@ def mark(channel: Any) -> None:
     the loop recompute its interest, and wake the loop to do it."""
     watched = getattr(channel, "_map", None)
     fd = getattr(channel, "_fileno", None)
-    if isinstance(watched, WatchedMap) and fd is not None:
+    if isinstance(watched, WatchedMap) and watched.watching and fd is not None:
         watched.changed.append(fd)
         channel.server.pull_trigger()
 
@@ -72,9 +79,11 @@ class EpollLoop:
 
         def maintenance_then_mark(now: float) -> None:
             maintenance(now)  # marks idle connections will_close: they must be written (closed) now
-            for fd, channel in list(server.active_channels.items()):
-                if channel.will_close:
-                    server._map.changed.append(fd)
+            watched = server._map
+            if isinstance(watched, WatchedMap):
+                for fd, channel in list(server.active_channels.items()):
+                    if channel.will_close:
+                        watched.note(fd)
 
         server.maintenance = maintenance_then_mark
 
@@ -84,12 +93,17 @@ class EpollLoop:
             return
         epoll = select.epoll()
         registered: dict[int, int] = {}
+        map.watching = True
+        for fd in list(map):  # the listener and the trigger are there before the loop starts
+            map.note(fd)
         try:
             while map and (count is None or count > 0):
                 self._iterate(epoll, registered, map, timeout)
                 if count is not None:
                     count -= 1
         finally:
+            map.watching = False
+            map.changed.clear()
             epoll.close()
 
     def _iterate(self, epoll: Any, registered: dict[int, int], watched: WatchedMap, timeout: float) -> None:
