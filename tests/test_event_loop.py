@@ -107,6 +107,41 @@ def test_requests_are_read_first_come_first_served(server: EdgeServer) -> None:
             sock.close()
 
 
+def test_a_new_connection_is_read_at_once_not_after_the_queue(server: EdgeServer) -> None:
+    # A probe or a reconnecting client would otherwise wait twice (accept, then first read).
+    old = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
+    try:
+        for sock in old:
+            sock.sendall(REQUEST)
+            _answer(sock)
+        _settle(server)
+        read_order: list[int] = []
+        dispatcher = server._server.task_dispatcher
+        add_task = dispatcher.add_task
+
+        def recording(task: Any) -> None:
+            read_order.append(task.addr[1])
+            add_task(task)
+
+        dispatcher.add_task = recording
+        _hold_loop(server, 0.3)
+        for sock in old:  # queued first...
+            sock.sendall(REQUEST)
+            time.sleep(0.02)
+        new = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        new.sendall(REQUEST)  # ...but the newcomer is read first
+        try:
+            for sock in [*old, new]:
+                assert "level" in _answer(sock)
+            assert read_order[0] == new.getsockname()[1], read_order
+            assert read_order[1:] == [sock.getsockname()[1] for sock in old]
+        finally:
+            new.close()
+    finally:
+        for sock in old:
+            sock.close()
+
+
 def test_time_waiting_to_be_read_counts_in_latency(server: EdgeServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(REQUEST)
