@@ -5,7 +5,9 @@ Why a hook and not only the scheduler: waitress queues completed requests for it
 measured at 128 clients, 96.7 % of answers were late although the service's own latency (timed
 from the thread's pickup) said p99 233 ms. So:
 
-* :class:`ArrivalParser` stamps ``arrived`` (``time.perf_counter()``) when the request is complete;
+* :class:`ArrivalParser` stamps ``arrived`` (``time.perf_counter()``) when the request is complete,
+  taken back to when the kernel received its last segment (:class:`EdgeChannel` reads with
+  ``recvmsg`` and ``SO_TIMESTAMPNS``: time waiting to be read counts too);
   :class:`ArrivalTask` passes it to the app as ``environ["edge.arrived"]``: deadlines, latency_ms
   and the latency histogram all count from there.
 * :class:`ArrivalDispatcher` asks the scheduler at arrival (``Scheduler.reserve``). Admitted
