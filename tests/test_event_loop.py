@@ -142,6 +142,20 @@ def test_a_new_connection_is_read_at_once_not_after_the_queue(server: EdgeServer
             sock.close()
 
 
+def test_a_connection_accepted_before_its_request_lands_is_still_watched(server: EdgeServer) -> None:
+    # The loop accepts at the top of every iteration; a client that connects while the loop is
+    # busy and sends only later must be watched before the loop sleeps, or its request waits for
+    # the loop's next wake-up (its 1 s timeout).
+    for _ in range(3):
+        _hold_loop(server, 0.1)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            time.sleep(0.25)  # the loop has accepted it at the top of its next iteration, and sleeps
+            began = time.perf_counter()
+            sock.sendall(REQUEST)
+            assert "level" in _answer(sock)
+            assert time.perf_counter() - began < 0.5, "the request waited for the loop's timeout"
+
+
 def test_time_waiting_to_be_read_counts_in_latency(server: EdgeServer) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(REQUEST)

@@ -112,11 +112,11 @@ class EpollLoop:
         listener = self.server._fileno
         if listener is not None:
             _sync(epoll, registered, watched, listener)  # readable() runs maintenance and the connection limit
+            if registered.get(listener):  # accepting: below the connection limit
+                self._accept_now(registered, watched)
         changed = watched.changed
-        while changed:
+        while changed:  # after accepting: a connection whose request has not landed yet is watched now
             _sync(epoll, registered, watched, changed.popleft())
-        if listener is not None and registered.get(listener):  # accepting: below the connection limit
-            self._accept_now(registered, watched)
         for fd, flags in epoll.poll(timeout, EVENTS_PER_WAIT):
             obj = watched.get(fd)
             if obj is None:
