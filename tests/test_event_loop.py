@@ -208,3 +208,31 @@ def test_the_socket_map_keeps_no_record_nobody_reads() -> None:
     watched[6] = object()
     watched.clear()
     assert list(watched.changed) == [6, 6]
+
+
+def test_connections_on_descriptors_past_1023_are_served(server: EdgeServer) -> None:
+    # select() stops at descriptor 1023; the server takes 1,024 connections (and has other files).
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2600:
+        pytest.skip(f"the hard descriptor limit ({hard}) is too low to open 1,000 connections both ways")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2600), hard))
+    held = []
+    try:
+        for _ in range(1000):
+            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=10))
+        for _ in range(250):
+            if len(server._server.active_channels) >= 1000:
+                break
+            time.sleep(0.02)
+        assert max(server._server._map) > 1023
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(REQUEST)  # a new connection, accepted on a high descriptor
+            assert "level" in _answer(sock)
+        held[-1].sendall(REQUEST)
+        assert "level" in _answer(held[-1])
+    finally:
+        for sock in held:
+            sock.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
