@@ -9,6 +9,7 @@ trusted: the appliance is reached directly.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import os
@@ -56,6 +57,7 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1024)  # a device's address, parsed once (every request asks)
 def is_loopback_client(remote_addr: str | None) -> bool:
     if not remote_addr:
         return False
