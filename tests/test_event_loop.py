@@ -38,15 +38,20 @@ def server(tiny_bundle: Path, tmp_path: Path) -> Iterator[EdgeServer]:
         app.extensions["edge"].stop()
 
 
-def _answer(sock: socket.socket) -> dict[str, Any]:
+def _body(sock: socket.socket, chunk: int = 65536) -> bytes:
+    """The body of the next answer on ``sock`` (Content-Length framed)."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(65536)
+        data += sock.recv(chunk)
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
     while len(body) < length:
-        body += sock.recv(65536)
-    return json.loads(body)
+        body += sock.recv(chunk)
+    return body
+
+
+def _answer(sock: socket.socket) -> dict[str, Any]:
+    return json.loads(_body(sock))
 
 
 def _hold_loop(server: EdgeServer, seconds: float) -> threading.Event:
@@ -77,22 +82,34 @@ def _settle(server: EdgeServer) -> None:
         assert ran.wait(5)
 
 
+def _idle_connections(server: EdgeServer, count: int) -> list[socket.socket]:
+    """``count`` keep-alive connections, each accepted, answered once and watched again."""
+    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(count)]
+    for sock in connections:
+        sock.sendall(REQUEST)
+        _answer(sock)
+    _settle(server)
+    return connections
+
+
+def _read_order(server: EdgeServer) -> list[int]:
+    """The client ports of requests in the order the loop hands them over, from now on."""
+    order: list[int] = []
+    dispatcher = server._server.task_dispatcher
+    add_task = dispatcher.add_task
+
+    def recording(task: Any) -> None:
+        order.append(task.addr[1])
+        add_task(task)
+
+    dispatcher.add_task = recording
+    return order
+
+
 def test_requests_are_read_first_come_first_served(server: EdgeServer) -> None:
-    connections = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(4)]
+    connections = _idle_connections(server, 4)
     try:
-        for sock in connections:  # every connection accepted and idle before the test
-            sock.sendall(REQUEST)
-            _answer(sock)
-        _settle(server)
-        read_order: list[int] = []
-        dispatcher = server._server.task_dispatcher
-        add_task = dispatcher.add_task
-
-        def recording(task: Any) -> None:
-            read_order.append(task.addr[1])
-            add_task(task)
-
-        dispatcher.add_task = recording
+        read_order = _read_order(server)
         _hold_loop(server, 0.3)
         # Highest descriptor first: a select loop would read them lowest first.
         sent = list(reversed(connections))
@@ -109,21 +126,9 @@ def test_requests_are_read_first_come_first_served(server: EdgeServer) -> None:
 
 def test_a_new_connection_is_read_at_once_not_after_the_queue(server: EdgeServer) -> None:
     # A probe or a reconnecting client would otherwise wait twice (accept, then first read).
-    old = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
+    old = _idle_connections(server, 3)
     try:
-        for sock in old:
-            sock.sendall(REQUEST)
-            _answer(sock)
-        _settle(server)
-        read_order: list[int] = []
-        dispatcher = server._server.task_dispatcher
-        add_task = dispatcher.add_task
-
-        def recording(task: Any) -> None:
-            read_order.append(task.addr[1])
-            add_task(task)
-
-        dispatcher.add_task = recording
+        read_order = _read_order(server)
         _hold_loop(server, 0.3)
         for sock in old:  # queued first...
             sock.sendall(REQUEST)
@@ -180,21 +185,11 @@ def test_an_answer_too_big_for_the_socket_is_finished_by_the_loop(server: EdgeSe
         sock.connect(("127.0.0.1", server.port))
         sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         time.sleep(0.5)
-        assert json.loads(_raw_answer(sock))["openapi"].startswith("3.")
+        body = _body(sock, chunk=1024)
+        assert len(body) > 8192, "big enough not to fit the buffers"
+        assert json.loads(body)["openapi"].startswith("3.")
         sock.sendall(REQUEST)  # the connection is still good for the next request
         assert "level" in _answer(sock)
-
-
-def _raw_answer(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += sock.recv(1024)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
-    assert length > 8192, "big enough not to fit the buffers"
-    while len(body) < length:
-        body += sock.recv(1024)
-    return body
 
 
 def test_the_socket_map_keeps_no_record_nobody_reads() -> None:
