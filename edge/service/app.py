@@ -113,7 +113,7 @@ def create_app(config: ServiceConfig | None = None, *, state: ServiceState | Non
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large", 400: "bad_request"}
-        messages = {413: f"The body is larger than {config.max_body_bytes} bytes.",
+        messages = {413: http_request.body_too_large_message(config.max_body_bytes),
                     405: "This method is not allowed on this path.", 404: "No such endpoint."}
         code = codes.get(error.code or 500, "http_error")
         response = jsonify({"error": {"code": code, "message": messages.get(error.code or 0, error.name)}})

@@ -22,11 +22,12 @@ from typing import Any, Callable, Iterable
 from urllib.parse import parse_qsl
 
 from flask import Flask
+from werkzeug.http import HTTP_STATUS_CODES
 
 from edge.clinical.case import parse_case
 from edge.errors import EdgeError
 from edge.service import answering
-from edge.service.http_request import decide
+from edge.service.http_request import body_too_large_message, decide, decode_json, require_json
 from edge.service.scheduler import Overloaded
 from edge.service.state import ServiceState
 
@@ -63,20 +64,14 @@ class TriageFastPath:
         return self.triage(environ, start_response)
 
     def _body(self, environ: dict[str, Any]) -> Any:
-        if not _is_json(environ.get("CONTENT_TYPE", "")):
-            raise EdgeError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.",
-                            http_status=415)
+        require_json(_is_json(environ.get("CONTENT_TYPE", "")))
         try:
             length = max(0, int(environ.get("CONTENT_LENGTH") or 0))
         except ValueError:
             length = 0
         if length > self.max_body_bytes:
-            raise EdgeError("body_too_large", f"The body is larger than {self.max_body_bytes} bytes.", http_status=413)
-        raw = environ["wsgi.input"].read(length) if length else b""
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise EdgeError("invalid_json", "The body is not valid JSON.") from None
+            raise EdgeError("body_too_large", body_too_large_message(self.max_body_bytes), http_status=413)
+        return decode_json(environ["wsgi.input"].read(length) if length else b"")
 
     def triage(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         service = self.service
@@ -106,13 +101,9 @@ class TriageFastPath:
         body = (json.dumps(payload, separators=(",", ":")) + "\n").encode()
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                     ("Cache-Control", "no-store")]
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown').upper()}", headers)  # as Werkzeug
         service.telemetry.end(ENDPOINT, status, time.perf_counter() - started)
         if answered_s is not None:  # what audit, listeners and encoding added after the result
             service.scheduler.note_tail(time.perf_counter() - started - answered_s)
         return [body]
 
-
-_REASONS = {200: "OK", 400: "BAD REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 413: "REQUEST ENTITY TOO LARGE",
-            415: "UNSUPPORTED MEDIA TYPE", 422: "UNPROCESSABLE ENTITY", 500: "INTERNAL SERVER ERROR",
-            503: "SERVICE UNAVAILABLE"}

@@ -17,15 +17,27 @@ from edge.service.config import ServiceConfig
 from edge.service.state import ServiceState
 
 
-def json_body() -> Any:
-    if not request.is_json:
+def require_json(is_json: bool) -> None:
+    if not is_json:
         raise EdgeError("unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.",
                         http_status=415)
-    raw = request.get_data(cache=False)
+
+
+def decode_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise EdgeError("invalid_json", "The body is not valid JSON.") from None
+
+
+def body_too_large_message(max_body_bytes: int) -> str:
+    return f"The body is larger than {max_body_bytes} bytes."
+
+
+def json_body() -> Any:
+    """The Flask request's JSON body (the content type is checked before the body is read)."""
+    require_json(request.is_json)
+    return decode_json(request.get_data(cache=False))
 
 
 def flag(name: str, args: Mapping[str, str] | None = None) -> bool:
