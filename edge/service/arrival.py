@@ -86,13 +86,13 @@ class ArrivalParser(HTTPRequestParser):
         return consumed
 
 
-def enable_kernel_stamps(sock: socket.socket) -> bool:
-    """Ask the kernel to stamp received data (Linux; inherited by accepted connections)."""
+def enable_kernel_stamps(sock: socket.socket) -> None:
+    """Ask the kernel to stamp received data (Linux; inherited by accepted connections). Where it
+    cannot, arrival is the read time (``arrival_from_kernel``)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        return True
     except OSError:
-        return False
+        pass
 
 
 def arrival_from_kernel(stamp_s: float | None) -> float:
