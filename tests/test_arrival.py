@@ -5,7 +5,6 @@ waiting for the model — and waitress's own errors are JSON that echo nothing o
 from __future__ import annotations
 
 import json
-import select
 import socket
 import threading
 import time
@@ -29,14 +28,30 @@ def model(tiny_bundle: Path) -> TriageModel:
 def _raw(port: int, payload: bytes) -> tuple[int, dict[str, str], bytes]:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         # Send in pieces and stop once the server answers: it stops reading at its limit, and unread
-        # bytes would make the kernel reset the connection (and drop the answer) on close.
+        # bytes make the kernel reset the connection on close, which drops an answer not yet read.
+        # So a thread reads from the start, taking the answer the moment it lands (reading only
+        # after sending lost it now and then on a busy machine).
+        received: list[bytes] = []
+
+        def read() -> None:
+            try:
+                while chunk := sock.recv(65536):
+                    received.append(chunk)
+            except ConnectionResetError:
+                pass  # the reset after the answer: what arrived before it is kept
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
         for start in range(0, len(payload), 8192):
-            if select.select([sock], [], [], 0.01)[0]:
+            if received or not reader.is_alive():
                 break
-            sock.sendall(payload[start:start + 8192])
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
+            try:
+                sock.sendall(payload[start:start + 8192])
+            except (BrokenPipeError, ConnectionResetError):
+                break  # the server has answered and closed
+            time.sleep(0.002)
+        reader.join(10)
+        data = b"".join(received)
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
