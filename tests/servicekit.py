@@ -89,6 +89,13 @@ class Client:
 @contextlib.contextmanager
 def serving(config: ServiceConfig, **parts: Any) -> Iterator[tuple[Client, Any]]:
     """Build the app (``parts`` as for create_app), serve it on waitress, yield (client, app)."""
+    with serving_with_server(config, **parts) as (client, app, _server):
+        yield client, app
+
+
+@contextlib.contextmanager
+def serving_with_server(config: ServiceConfig, **parts: Any) -> Iterator[tuple[Client, Any, Any]]:
+    """:func:`serving`, also yielding the ``EdgeServer`` (its dispatcher and pools)."""
     from edge.service.app import create_app
     from edge.service.server import EdgeServer
 
@@ -98,7 +105,7 @@ def serving(config: ServiceConfig, **parts: Any) -> Iterator[tuple[Client, Any]]
     thread = threading.Thread(target=server.serve_forever, name="test-waitress", daemon=True)
     thread.start()
     try:
-        yield Client(f"http://127.0.0.1:{server.port}"), app
+        yield Client(f"http://127.0.0.1:{server.port}"), app, server
     finally:
         server.stop()
         thread.join(10)

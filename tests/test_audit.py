@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -151,6 +152,51 @@ def test_record_after_close_is_refused(audit: AuditLog) -> None:
     audit.close()
     with pytest.raises(EdgeError) as error:
         audit.record(TriageCase(complaint="cough"), _result(3))
+    assert error.value.code == "audit_closed"
+
+
+def _later(audit: AuditLog, count: int = 1) -> tuple[threading.Event, list]:
+    """record_later for ``count`` new decisions; returns (called, what the continuation saw)."""
+    called, seen = threading.Event(), []
+
+    def then(error: EdgeError | None) -> None:
+        # Only a committed row is looked up: a test may hold the log's lock while it fails.
+        seen.append((error, [audit.get(r.request_id) is not None for r in results] if error is None else None))
+        called.set()
+
+    results = [_result(3) for _ in range(count)]
+    audit.record_later([(TriageCase(complaint="cough"), r, "api") for r in results], then)
+    return called, seen
+
+
+def test_record_later_continues_once_every_row_is_committed(audit: AuditLog) -> None:
+    called, seen = _later(audit, 3)
+    assert called.wait(5)
+    assert seen == [(None, [True, True, True])], "called once, with every row already in the log"
+
+
+def test_record_later_gives_up_on_a_stuck_writer_and_calls_once(audit: AuditLog, monkeypatch) -> None:
+    import edge.service.audit as audit_module
+
+    monkeypatch.setattr(audit_module, "COMMIT_WAIT_S", 0.2)
+    with audit._lock:  # the writer cannot commit
+        called, seen = _later(audit)
+        assert called.wait(5), "the checkpointer gives up on it within a second past COMMIT_WAIT_S"
+    assert seen[0][0].code == "audit_write_timeout"
+    time.sleep(0.3)  # the writer has committed it by now, late: the continuation is not called again
+    assert len(seen) == 1 and audit.count() == 1
+
+
+def test_record_later_reports_a_failed_commit(audit: AuditLog, monkeypatch) -> None:
+    monkeypatch.setattr(audit, "_commit", lambda batch: False)
+    called, seen = _later(audit)
+    assert called.wait(5) and seen[0][0].code == "audit_write_failed"
+
+
+def test_record_later_after_close_is_refused_and_calls_nothing(audit: AuditLog) -> None:
+    audit.close()
+    with pytest.raises(EdgeError) as error:
+        _later(audit)
     assert error.value.code == "audit_closed"
 
 

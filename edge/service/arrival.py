@@ -12,8 +12,9 @@ from the thread's pickup) said p99 233 ms. So:
   and the latency histogram all count from there.
 * :class:`ArrivalDispatcher` asks the scheduler at arrival (``Scheduler.reserve``). Admitted
   decision requests hold a reservation (the queue admission sees includes them from arrival);
-  refused ones go to a small separate pool that answers at once (degraded, or 503 in strict mode)
-  — never behind requests waiting for the model.
+  refused ones are answered at once (degraded, or 503 in strict mode) — never behind requests
+  waiting for the model: a refused ``POST /v1/triage`` by the event loop itself
+  (``edge.service.answer_in_loop``), anything else by a small separate pool.
 * :class:`JsonErrorTask`: waitress's own 400/413/431/500 are JSON with the API's error shape,
   and never echo what the client sent.
 
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 DECISION_PATHS = {"/v1/triage": False, "/v1/triage/batch": True}  # path -> is a batch
 PROBE_PATHS = ("/livez", "/readyz")  # the supervisor's probes get a thread of their own
-SHED_THREADS = 8  # refused requests run rules and wait for their audit row's group commit: enough to fill a batch
+SHED_THREADS = 8  # refused requests the loop does not answer itself (batches, FHIR, pages, pipelined ones)
 QUEUE_REPORT_S = 10.0  # at most one "requests waiting for a thread" log line per this many seconds
 # Linux's SO_TIMESTAMPNS (= its SCM_ message type; the same number on x86-64 and arm64, 32-bit too):
 # the kernel stamps each received segment with the wall clock; Python names neither constant.
@@ -198,6 +199,7 @@ class EdgeChannel(HTTPChannel):
 
 
 Admit = Callable[[ArrivalParser], None]
+AnswerNow = Callable[[Any, ArrivalParser], bool]  # (channel, refused request) -> taken (edge.service.answer_in_loop)
 
 
 class QuietTaskDispatcher(ThreadedTaskDispatcher):
@@ -233,6 +235,7 @@ class ArrivalDispatcher(QuietTaskDispatcher):
     def __init__(self, admit: Admit | None) -> None:
         super().__init__("http threads")
         self.admit = admit
+        self.answer_now: AnswerNow | None = None  # refused requests the event loop answers itself
         self.shed_pool = QuietTaskDispatcher("shed threads")
         self.shed_pool.set_thread_count(SHED_THREADS)
         # Liveness must not queue behind decision requests: under overload a probe that waits is
@@ -253,7 +256,8 @@ class ArrivalDispatcher(QuietTaskDispatcher):
             except Exception as error:  # admission must never lose a request: fall back to the pool
                 log.error("admission at arrival failed: %s", type(error).__name__)
             if request.shed is not None:
-                self.shed_pool.add_task(task)
+                if self.answer_now is None or not self.answer_now(task, request):
+                    self.shed_pool.add_task(task)
                 return
         super().add_task(task)
 

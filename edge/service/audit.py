@@ -15,6 +15,7 @@ commit), so FULL costs one fsync per batch: latency on a slow SD card, not a thr
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import functools
@@ -29,7 +30,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Iterable
+from typing import IO, Any, Callable, Iterable, Sequence
 
 from edge.clinical.case import TriageCase
 from edge.errors import EdgeError
@@ -74,6 +75,7 @@ MAX_REASON_CHARS = 500
 PURGE_EVERY_S = 3600.0
 CHECKPOINT_EVERY_S = 1.0
 COMMIT_WAIT_S = 10.0  # a request never hangs on a stuck disk or writer for longer than this
+Committed = Callable[["EdgeError | None"], None]  # record_later's continuation: None once committed, else why not
 CSV_COLUMNS = ("seq", "request_id", "created_utc", "model_sha256", "input_digest", "level", "model_level",
                "probabilities", "rules_fired", "review_required", "degraded", "latency_ms", "source",
                "ack_action", "ack_final_level", "ack_utc", "ack_reason")
@@ -156,6 +158,8 @@ class AuditLog:
         # every request waiting for its commit (under load that herd cost more than the commits).
         self._work = threading.Condition(pending_lock)
         self._pending: list[tuple[Any, ...]] = []
+        # record_later's callers: (last ticket, give-up time, continuation), in ticket order
+        self._continuations: collections.deque[tuple[int, float, Committed]] = collections.deque()
         self._issued = 0  # tickets handed out
         self._done_through = 0  # every ticket up to here was committed or failed
         self._failed_batches: list[tuple[int, int]] = []
@@ -180,49 +184,106 @@ class AuditLog:
         self._writer.join(10.0)
         self._stopping.set()
         self._checkpointer.join(10.0)
+        with self._cond:  # the writer commits everything queued before it stops; anything left was not
+            taken = self._take_continuations(through=self._issued)
+        closed = EdgeError("audit_closed", "The audit log is closed (the service is stopping).", http_status=503)
+        self._run_continuations(taken, lambda ticket: None if ticket <= self._done_through and not self._failed(ticket)
+                                else closed)
         with self._lock:
             self._conn.close()  # the last connection to close checkpoints the rest
 
     def _checkpoint_loop(self) -> None:
         """Copy committed pages from the WAL into the database every CHECKPOINT_EVERY_S, on a
-        connection of its own (PASSIVE: it never holds up the writer); keeps the WAL small."""
+        connection of its own (PASSIVE: it never holds up the writer); keeps the WAL small. Also
+        gives up on record_later's continuations that waited past COMMIT_WAIT_S."""
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0)
         except sqlite3.Error as error:
             log.error("audit checkpointer could not open the log: %s", type(error).__name__)
-            return
         try:
             while not self._stopping.wait(CHECKPOINT_EVERY_S):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as error:
-                    log.error("audit checkpoint failed: %s", type(error).__name__)
+                if conn is not None:
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error as error:
+                        log.error("audit checkpoint failed: %s", type(error).__name__)
+                self._give_up_overdue()
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
-    def record(self, case: TriageCase, result: TriageResult, source: str = "api") -> None:
-        """Append one decision; returns when it is committed, raises if the commit failed."""
+    def _row(self, case: TriageCase, result: TriageResult, source: str) -> tuple[Any, ...]:
         now = time.time()
-        row = (
+        return (
             result.request_id, _utc(now), now, (result.model or {}).get("sha256"), input_digest(self._key, case),
             result.level, result.model_level, json.dumps(result.probabilities),
             json.dumps([r["id"] for r in result.rules_fired]), int(result.review_required), result.degraded,
             float(result.latency_ms), source[:32],
         )
+
+    def _append(self, rows: list[tuple[Any, ...]]) -> int:
+        """Queue ``rows`` for the writer (lock held); returns the last one's ticket."""
+        if self._closing:
+            raise EdgeError("audit_closed", "The audit log is closed (the service is stopping).", http_status=503)
+        self._pending.extend(rows)
+        self._issued += len(rows)
+        self._work.notify()
+        return self._issued
+
+    def _failed(self, ticket: int) -> bool:
+        return any(lo <= ticket <= hi for lo, hi in self._failed_batches)
+
+    def _give_up_overdue(self) -> None:
+        """record_later's promise that nobody waits past COMMIT_WAIT_S on a stuck disk or writer."""
         with self._cond:
-            if self._closing:
-                raise EdgeError("audit_closed", "The audit log is closed (the service is stopping).", http_status=503)
-            self._pending.append(row)
-            self._issued += 1
-            ticket = self._issued
-            self._work.notify()
+            taken = self._take_continuations(overdue_at=time.monotonic())
+        timeout = EdgeError("audit_write_timeout", "The audit log did not commit in time; check the storage.",
+                            http_status=500)
+        self._run_continuations(taken, lambda _ticket: timeout)
+
+    def record(self, case: TriageCase, result: TriageResult, source: str = "api") -> None:
+        """Append one decision; returns when it is committed, raises if the commit failed."""
+        row = self._row(case, result, source)
+        with self._cond:
+            ticket = self._append([row])
             done = self._cond.wait_for(lambda: self._done_through >= ticket, COMMIT_WAIT_S)
-            failed = any(lo <= ticket <= hi for lo, hi in self._failed_batches)
+            failed = self._failed(ticket)
         if not done:
             raise EdgeError("audit_write_timeout", "The audit log did not commit in time; check the storage.",
                             http_status=500)
         if failed:
             raise EdgeError("audit_write_failed", "The decision could not be written to the audit log.", http_status=500)
+
+    def record_later(self, entries: Sequence[tuple[TriageCase, TriageResult, str]], then: Committed) -> None:
+        """Append decisions (case, result, source) without waiting for them: ``then(None)`` runs on
+        the writer thread once all are committed, ``then(error)`` if the commit failed or took
+        longer than COMMIT_WAIT_S — exactly once either way. For a caller that must not block (the
+        event loop answering refused requests, edge.service.answer_in_loop). Raises
+        ``audit_closed`` (and calls nothing) when the log is closed."""
+        rows = [self._row(case, result, source) for case, result, source in entries]
+        with self._cond:
+            ticket = self._append(rows)
+            self._continuations.append((ticket, time.monotonic() + COMMIT_WAIT_S, then))
+
+    def _take_continuations(self, through: int | None = None, overdue_at: float | None = None) -> list[tuple[int, Committed]]:
+        """Pop (lock held) the continuations whose rows are done (ticket <= ``through``) or whose
+        wait ran out (deadline < ``overdue_at``); both are in ticket order, oldest first."""
+        taken: list[tuple[int, Committed]] = []
+        waiting = self._continuations
+        while waiting and ((through is not None and waiting[0][0] <= through)
+                           or (overdue_at is not None and waiting[0][1] < overdue_at)):
+            ticket, _deadline, then = waiting.popleft()
+            taken.append((ticket, then))
+        return taken
+
+    @staticmethod
+    def _run_continuations(taken: list[tuple[int, Committed]], error_for: Callable[[int], "EdgeError | None"]) -> None:
+        for ticket, then in taken:
+            try:
+                then(error_for(ticket))
+            except Exception as error:  # one caller's failure must not stop the writer or the others
+                log.error("audit continuation failed: %s", type(error).__name__)
 
     def _write_loop(self) -> None:
         while True:
@@ -241,6 +302,10 @@ class AuditLog:
                     self.failed += len(batch)
                     self._failed_batches = [*self._failed_batches[-31:], (first, last)]
                 self._cond.notify_all()
+                taken = self._take_continuations(through=last)
+            failure = None if ok else EdgeError("audit_write_failed", "The decision could not be written to the audit log.",
+                                                 http_status=500)
+            self._run_continuations(taken, lambda ticket: failure if failure is not None and ticket >= first else None)
             if ok and time.time() - self._last_purge > PURGE_EVERY_S:
                 try:
                     self.purge()

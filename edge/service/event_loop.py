@@ -26,11 +26,15 @@ from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import select
 import socket
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from waitress import wasyncore
+
+log = logging.getLogger(__name__)
 
 EVENTS_PER_WAIT = 256  # descriptors taken per epoll_wait; the rest stay queued in the kernel, in order
 
@@ -78,6 +82,8 @@ class EpollLoop:
 
     def __init__(self, server: Any) -> None:
         self.server = server
+        self.thread: int | None = None  # the running loop's thread (threading.get_ident)
+        self._soon: collections.deque[Callable[[], None]] = collections.deque()
         maintenance = server.maintenance
 
         def maintenance_then_mark(now: float) -> None:
@@ -96,6 +102,7 @@ class EpollLoop:
             return
         epoll = select.epoll()
         registered: dict[int, int] = {}
+        self.thread = threading.get_ident()
         map.watching = True
         for fd in list(map):  # the listener and the trigger are there before the loop starts
             map.note(fd)
@@ -105,9 +112,28 @@ class EpollLoop:
                 if count is not None:
                     count -= 1
         finally:
+            self.thread = None
             map.watching = False
             map.changed.clear()
             epoll.close()
+
+    def in_loop(self) -> bool:
+        """Whether the caller is the running loop's own thread."""
+        return self.thread is not None and self.thread == threading.get_ident()
+
+    def call_soon(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in the loop thread as soon as the event being handled is done — outside the
+        locks a dispatcher holds while it reads (the channel's request lock). Loop thread only."""
+        self._soon.append(work)
+
+    def _run_soon(self) -> None:
+        soon = self._soon
+        while soon:
+            work = soon.popleft()
+            try:
+                work()
+            except Exception as error:  # the loop must outlive any one piece of work
+                log.error("event loop work failed: %s", type(error).__name__)
 
     def _iterate(self, epoll: Any, registered: dict[int, int], watched: WatchedMap, timeout: float) -> None:
         listener = self.server._fileno
@@ -124,6 +150,7 @@ class EpollLoop:
                 _sync(epoll, registered, watched, fd)  # gone since: drop the stale registration
                 continue
             wasyncore.readwrite(obj, flags)  # EPOLLIN/OUT/PRI/ERR/HUP have poll()'s values
+            self._run_soon()
             if fd != listener:
                 _sync(epoll, registered, watched, fd)
 
@@ -143,6 +170,7 @@ class EpollLoop:
                 continue
             if _has_input(obj):
                 wasyncore.readwrite(obj, select.EPOLLIN)
+                self._run_soon()
 
 
 def _has_input(obj: Any) -> bool:

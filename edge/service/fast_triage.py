@@ -27,7 +27,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from edge.clinical.case import parse_case
 from edge.errors import EdgeError
 from edge.service import answering
-from edge.service.http_request import body_too_large_message, decide, decode_json, require_json
+from edge.service.http_request import api_request, body_too_large_message, decode_json, require_json
 from edge.service.scheduler import Overloaded
 from edge.service.state import ServiceState
 
@@ -36,6 +36,17 @@ log = logging.getLogger(__name__)
 PATH = "/v1/triage"
 ENDPOINT = "triage"  # the Flask endpoint's name: the same telemetry labels either way
 StartResponse = Callable[..., Any]
+Response = tuple[str, list[tuple[str, str]], bytes]  # status line, headers, body
+Deliver = Callable[[str, list[tuple[str, str]], bytes], None]
+LATER = "edge.later"  # environ key: where to deliver an answer sent later (edge.service.answer_in_loop)
+
+
+class _Later(list):
+    """What the app returns when the answer goes to ``environ[LATER]`` instead (empty: a server
+    that ignored the key would send nothing, and the channel's own answer must not be doubled)."""
+
+
+LATER_RESPONSE = _Later()
 
 
 def _is_json(content_type: str) -> bool:
@@ -57,9 +68,12 @@ class TriageFastPath:
         self.service = service
         self.max_body_bytes = service.config.max_body_bytes
 
+    def ready(self) -> bool:
+        """Whether POST /v1/triage is answered here yet (module docstring)."""
+        return bool(getattr(self.app, "_got_first_request", False))
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if (environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST"
-                or not getattr(self.app, "_got_first_request", False)):
+        if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST" or not self.ready():
             return self.app(environ, start_response)
         return self.triage(environ, start_response)
 
@@ -74,36 +88,48 @@ class TriageFastPath:
         return decode_json(environ["wsgi.input"].read(length) if length else b"")
 
     def triage(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """The answer, or — where the server layer asked for it (``environ[LATER]``, a request
+        refused at arrival) and the request is valid — :data:`LATER_RESPONSE`: ``environ[LATER]``
+        is then called with (status, headers, body) once the answer's audit row is committed."""
         service = self.service
         started = environ.get("edge.arrived") or time.perf_counter()
+        later: Deliver | None = environ.get(LATER)
         service.telemetry.begin()
-        headers: list[tuple[str, str]] = []
-        answered_s: float | None = None
         try:
             service.access.check(environ.get("REMOTE_ADDR"), environ.get("HTTP_AUTHORIZATION"), admin=False)
             case = parse_case(self._body(environ))
-            result = decide(service, [case], source=answering.source_tag(environ.get("HTTP_X_EDGE_SOURCE")),
-                            args=_first_values(environ.get("QUERY_STRING", "")), environ=environ, started=started)
-            answered_s = result.answered_s
-            payload: dict[str, Any] = result.results[0].to_dict()
-            status = 200
+            request = api_request(service, [case], source=answering.source_tag(environ.get("HTTP_X_EDGE_SOURCE")),
+                                  args=_first_values(environ.get("QUERY_STRING", "")), environ=environ, started=started)
+            if later is not None and request.shed is not None:
+                answering.answer_later(service, request, lambda answer: later(*self._reply(answer, started)))
+                return LATER_RESPONSE
+            status, headers, body = self._reply(answering.answer(service, request), started)
         except EdgeError as error:
-            payload, status = error.to_dict(), error.http_status
-            if isinstance(error, Overloaded):
-                headers.append(("Retry-After", str(int(error.retry_after_s))))
+            status, headers, body = self._error(error, started)
         except Exception as error:
             log.error("unexpected %s handling %s", type(error).__name__, ENDPOINT)  # type only: no PHI
-            payload, status = EdgeError("internal_error", "Internal error; the event was logged.").to_dict(), 500
+            status, headers, body = self._error(EdgeError("internal_error", "Internal error; the event was logged."),
+                                                started, http_status=500)
         finally:
             reservation = environ.get("edge.reservation")
             if reservation is not None:  # refused before the scheduler (bad input): free its queue slot now
                 reservation.release()
+        start_response(status, headers)
+        return [body]
+
+    def _reply(self, answer: answering.Answer, started: float) -> Response:
+        response = self._response(answer.results[0].to_dict(), 200, [], started)
+        # what audit, listeners and encoding added after the result
+        self.service.scheduler.note_tail(time.perf_counter() - started - answer.answered_s)
+        return response
+
+    def _error(self, error: EdgeError, started: float, http_status: int | None = None) -> Response:
+        headers = [("Retry-After", str(int(error.retry_after_s)))] if isinstance(error, Overloaded) else []
+        return self._response(error.to_dict(), http_status or error.http_status, headers, started)
+
+    def _response(self, payload: dict[str, Any], status: int, headers: list[tuple[str, str]], started: float) -> Response:
         body = (json.dumps(payload, separators=(",", ":")) + "\n").encode()
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                     ("Cache-Control", "no-store")]
-        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown').upper()}", headers)  # as Werkzeug
-        service.telemetry.end(ENDPOINT, status, time.perf_counter() - started)
-        if answered_s is not None:  # what audit, listeners and encoding added after the result
-            service.scheduler.note_tail(time.perf_counter() - started - answered_s)
-        return [body]
-
+        self.service.telemetry.end(ENDPOINT, status, time.perf_counter() - started)
+        return f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown').upper()}", headers, body  # status line as Werkzeug's

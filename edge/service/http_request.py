@@ -63,15 +63,22 @@ def deadline_s(config: ServiceConfig, args: Mapping[str, str] | None = None) -> 
     return value / 1000.0
 
 
-def decide(service: ServiceState, cases: Sequence[TriageCase], *, source: str, args: Mapping[str, str],
-           environ: Mapping[str, Any], started: float) -> Answer:
-    """Answer ``cases`` for an API request: its ``deadline_ms``, ``strict`` and ``explain`` query
-    parameters (``args``, the first value of each) and what the server layer put in ``environ``
-    at arrival. The Flask routes and the WSGI fast path (edge.service.fast_triage) both come here."""
-    return answer(service, Request(
+def api_request(service: ServiceState, cases: Sequence[TriageCase], *, source: str, args: Mapping[str, str],
+                environ: Mapping[str, Any], started: float) -> Request:
+    """The ``answering.Request`` for an API request: its ``deadline_ms``, ``strict`` and
+    ``explain`` query parameters (``args``, the first value of each) and what the server layer
+    put in ``environ`` at arrival. The Flask routes and the WSGI fast path
+    (edge.service.fast_triage) both read a request here."""
+    return Request(
         cases=cases, source=source, deadline_s=deadline_s(service.config, args), strict=flag("strict", args),
         explain=flag("explain", args), started=started,
-        shed=environ.get("edge.shed"), reservation=environ.get("edge.reservation")))
+        shed=environ.get("edge.shed"), reservation=environ.get("edge.reservation"))
+
+
+def decide(service: ServiceState, cases: Sequence[TriageCase], *, source: str, args: Mapping[str, str],
+           environ: Mapping[str, Any], started: float) -> Answer:
+    """Answer ``cases`` for an API request (:func:`api_request`)."""
+    return answer(service, api_request(service, cases, source=source, args=args, environ=environ, started=started))
 
 
 def triage(service: ServiceState, cases: Sequence[TriageCase], *, source: str, from_query: bool = True,

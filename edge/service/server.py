@@ -16,6 +16,7 @@ import waitress
 from flask import Flask
 
 from edge.service import sdnotify
+from edge.service.answer_in_loop import LoopAnswerer
 from edge.service.arrival import ArrivalDispatcher, EdgeChannel, enable_kernel_stamps, scheduler_admission
 from edge.service.event_loop import EpollLoop, WatchedMap
 from edge.service.fast_triage import TriageFastPath
@@ -40,8 +41,10 @@ class EdgeServer:
             svc.scheduler, config.deadline_ms / 1000.0, (config.deadline_min_ms / 1000.0, config.deadline_max_ms / 1000.0),
             lambda: svc.runtime.triager.model is not None))
         dispatcher.set_thread_count(config.http_threads)
+        self.dispatcher = dispatcher
+        fast_path = TriageFastPath(app, svc)
         self._server: Any = waitress.create_server(
-            TriageFastPath(app, svc), _dispatcher=dispatcher, map=WatchedMap(), host=config.host, port=config.port, threads=config.http_threads,
+            fast_path, _dispatcher=dispatcher, map=WatchedMap(), host=config.host, port=config.port, threads=config.http_threads,
             ident="edge-triage",
             # Flask enforces the JSON body limit with a JSON 413; waitress's cap only stops giant bodies early.
             max_request_body_size=max(1 << 20, 4 * config.max_body_bytes),
@@ -54,7 +57,9 @@ class EdgeServer:
             clear_untrusted_proxy_headers=True,
         )
         self._server.channel_class = EdgeChannel  # arrival stamps; JSON errors from waitress itself
-        self._server.asyncore = EpollLoop(self._server)  # first come, first read (edge.service.event_loop)
+        loop = EpollLoop(self._server)
+        self._server.asyncore = loop  # first come, first read (edge.service.event_loop)
+        dispatcher.answer_now = LoopAnswerer(loop, fast_path).take  # refused requests: no thread hand-off
         enable_kernel_stamps(self._server.socket)  # arrival = when the kernel got the request
         accept_in_bursts(self._server)
         self.state.telemetry.gauges["edge_http_queue_depth"] = (
