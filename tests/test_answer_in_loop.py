@@ -37,7 +37,7 @@ def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
 def busy(model: TriageModel, tiny_bundle: Path, tmp_path: Path) -> Iterator[tuple[Client, Any, list[Any]]]:
     """A server whose two HTTP threads and one queue slot are held by requests waiting for the
     model, so every further triage request is refused at arrival; yields (client, app, what
-    reached the shed pool)."""
+    reached the shed pool, the server)."""
     release = threading.Event()
     config = make_config(tmp_path, tiny_bundle, deadline_ms=5000, http_threads=2, queue_size=1, workers=1)
     with serving_with_server(config, triager=SlowTriager(model, 30.0, release)) as (client, app, server):
@@ -52,14 +52,14 @@ def busy(model: TriageModel, tiny_bundle: Path, tmp_path: Path) -> Iterator[tupl
                 held.append(pool.submit(client.post, "/v1/triage", CASE))
                 assert _wait(admitted)
             try:
-                yield client, app, pooled
+                yield client, app, pooled, server
             finally:
                 release.set()
                 assert all(f.result(timeout=20).status == 200 for f in held)
 
 
 def test_a_refused_request_is_answered_by_the_loop_once_its_row_is_committed(busy) -> None:
-    client, app, pooled = busy
+    client, app, pooled, _server = busy
     audit = app.extensions["edge"].audit
     with ThreadPoolExecutor(1) as pool:
         with audit._lock:  # the writer cannot commit while this is held
@@ -75,7 +75,7 @@ def test_a_refused_request_is_answered_by_the_loop_once_its_row_is_committed(bus
 
 
 def test_refused_errors_and_strict_refusals_are_answered_at_once_by_the_loop(busy) -> None:
-    client, app, pooled = busy
+    client, app, pooled, _server = busy
     strict = client.post("/v1/triage?strict=1", CASE)
     bad = client.post("/v1/triage", raw=b"{not json")
     huge = client.post("/v1/triage", {"complaint": "cough", "hr": 10**400})
@@ -87,7 +87,7 @@ def test_refused_errors_and_strict_refusals_are_answered_at_once_by_the_loop(bus
 
 
 def test_pipelined_refused_requests_are_answered_in_order(busy) -> None:
-    client, app, pooled = busy
+    client, app, pooled, _server = busy
     port = int(client.base.rsplit(":", 1)[1])
     bodies = [json.dumps({**CASE, "complaint": name}).encode() for name in ("cough", "sore throat")]
     requests = b"".join(b"POST /v1/triage HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -106,3 +106,23 @@ def test_pipelined_refused_requests_are_answered_in_order(busy) -> None:
     rows = [audit.get(a["request_id"]) for a in answers]
     assert rows[0]["seq"] < rows[1]["seq"], "answered in the order they were sent"
     assert len(pooled) <= 1, "the first was answered by the loop (the second may go to the pool after it)"
+
+
+def test_the_loop_answers_exactly_as_the_shed_pool(busy) -> None:
+    client, _app, pooled, server = busy
+    requests = [("/v1/triage", {"body": CASE}), ("/v1/triage?explain=1", {"body": {"complaint": "chest pain", "age": 70}}),
+                ("/v1/triage?strict=1", {"body": CASE}), ("/v1/triage", {"raw": b"[1, 2"}),
+                ("/v1/triage", {"body": {"complaint": "cough", "Secret-Name": 1}})]
+
+    def comparable(reply: Any) -> tuple[int, Any, dict[str, str]]:
+        body = reply.json
+        if isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k not in ("request_id", "latency_ms")}
+        return reply.status, body, {k.lower(): v for k, v in reply.headers.items() if k.lower() != "date"}
+
+    in_loop = [comparable(client.post(path, **kwargs)) for path, kwargs in requests]
+    assert pooled == []
+    server.dispatcher.answer_now = None  # as before: every refused request to the shed pool
+    by_pool = [comparable(client.post(path, **kwargs)) for path, kwargs in requests]
+    assert len(pooled) == len(requests)
+    assert in_loop == by_pool

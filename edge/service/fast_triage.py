@@ -5,9 +5,13 @@ Measured under 10x overload (320 keep-alive clients, every answer through one GI
 Werkzeug's request and response objects, context locals, routing and hooks were about a third
 of the CPU each answer cost — more than the rules, the audit row and the JSON together. This
 WSGI middleware answers ``POST /v1/triage`` itself, through the same pieces the Flask route uses
-(access check, ``parse_case``, :func:`edge.service.http_request.decide`, the error shape, the
+(access check, ``parse_case``, :func:`edge.service.http_request.api_request`, the error shape, the
 telemetry and the deadline guard's tail), and hands every other request to the Flask app
 unchanged. ``tests/test_fast_triage.py`` holds the two paths to the same answers and errors.
+
+A request refused at arrival and read by the event loop is answered in the loop's own thread
+(``edge.service.answer_in_loop``): it sets ``environ[LATER]`` and the answer is handed to that
+callable once its audit row is committed, instead of being returned.
 
 Until Flask has served its first request the route goes to Flask too: the web pages attach their
 staff-queue listener on the first request of any kind, and a decision must not slip past it.
