@@ -36,6 +36,8 @@ class Tally:
     degraded: dict[str, int] = field(default_factory=dict)
     late_by_kind: dict[str, int] = field(default_factory=dict)  # later than deadline + 10 ms, by degraded reason
     connection_errors: int = 0
+    connection_error_kinds: dict[str, int] = field(default_factory=dict)  # exception type -> count
+    connection_error_at_s: list[float] = field(default_factory=list)  # s after warm-up (negative: during it)
     livez_ok: int = 0
     livez_failed: int = 0
     livez_ms: list[float] = field(default_factory=list)
@@ -128,9 +130,12 @@ async def _client(host: str, port: int, tls: Any, path: str, stop_at: float, mea
             began = time.perf_counter()
             status, payload = await conn.exchange(rng.choice(requests))
             elapsed_ms = (time.perf_counter() - began) * 1000.0
-        except (OSError, ConnectionError, ValueError):
+        except (OSError, ConnectionError, ValueError) as error:
             if time.perf_counter() < stop_at:
                 tally.connection_errors += 1
+                kind = f"{type(error).__name__}: {error}"[:80]
+                tally.connection_error_kinds[kind] = tally.connection_error_kinds.get(kind, 0) + 1
+                tally.connection_error_at_s.append(round(time.perf_counter() - measure_from, 2))
             if conn is not None and conn.transport is not None:
                 conn.transport.close()
             conn = None
@@ -243,6 +248,9 @@ async def run_load(target: str, *, clients: int, seconds: float, warmup_s: float
         "statuses": dict(sorted(tally.statuses.items())), "degraded": tally.degraded,
         "late_by_kind": tally.late_by_kind,
         "connection_errors": tally.connection_errors,
+        "connection_error_kinds": tally.connection_error_kinds,
+        # when they happened (s after warm-up, negative during it): all at once, or spread?
+        "connection_error_at_s": sorted(tally.connection_error_at_s)[:20],
         "livez_ok": tally.livez_ok, "livez_failed": tally.livez_failed,
         "livez_p99_ms": round(_pct(tally.livez_ms, 0.99), 1),
         "machine": speed,  # before the load: the same code is a third slower on a slow stretch
@@ -308,6 +316,8 @@ def measure(model: str, *, clients: int, seconds: float, slow: int = 0, strict: 
             report = _run(run_load(target, clients=clients, seconds=seconds, slow=slow, strict=strict,
                                    deadline_ms=deadline_ms))
         report["front"] = "nginx" if front else None
+        if report["connection_errors"]:  # what the service said meanwhile (its log holds no patient data)
+            report["service_log_tail"] = handle.log_tail(30).splitlines()
         return report
     finally:
         handle.stop()
