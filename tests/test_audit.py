@@ -120,18 +120,18 @@ def test_concurrent_writers_are_group_committed(tmp_path: Path) -> None:
 def test_a_batch_is_one_transaction_however_large(audit: AuditLog) -> None:
     """The writer commits a batch as one statement, or one transaction past its size: all of it
     or none of it (a failed batch tells every waiting request)."""
-    from edge.service.audit import ROWS_PER_INSERT, input_digest
+    from edge.service.audit_writer import ROWS_PER_INSERT
 
     def row(request_id: str) -> tuple:
         return (request_id, "2026-01-01T00:00:00.000+00:00", 0.0, None, input_digest(b"k" * 32, TriageCase(complaint="x")),
                 3, None, "null", "[]", 1, "none", 1.0, "api")
 
     big = [row(f"big-{i}") for i in range(ROWS_PER_INSERT * 2 + 7)]
-    assert audit._commit(big) and audit.count() == len(big)
+    assert audit._writer._commit(big) and audit.count() == len(big)
     clashing = [row(f"new-{i}") for i in range(ROWS_PER_INSERT + 3)] + [row("big-0")]  # request_id is unique
-    assert not audit._commit(clashing)
+    assert not audit._writer._commit(clashing)
     assert audit.count() == len(big), "no row of a failed batch may remain"
-    assert audit._commit([row("one")]) and audit.count() == len(big) + 1  # and the log still writes
+    assert audit._writer._commit([row("one")]) and audit.count() == len(big) + 1  # and the log still writes
 
 
 def test_the_wal_is_checkpointed_beside_the_writer(audit: AuditLog) -> None:
@@ -176,9 +176,9 @@ def test_record_later_continues_once_every_row_is_committed(audit: AuditLog) -> 
 
 
 def test_record_later_gives_up_on_a_stuck_writer_and_calls_once(audit: AuditLog, monkeypatch) -> None:
-    import edge.service.audit as audit_module
+    import edge.service.audit_writer as writer_module
 
-    monkeypatch.setattr(audit_module, "COMMIT_WAIT_S", 0.2)
+    monkeypatch.setattr(writer_module, "COMMIT_WAIT_S", 0.2)
     with audit._lock:  # the writer cannot commit
         called, seen = _later(audit)
         assert called.wait(5), "the checkpointer gives up on it within a second past COMMIT_WAIT_S"
@@ -188,7 +188,7 @@ def test_record_later_gives_up_on_a_stuck_writer_and_calls_once(audit: AuditLog,
 
 
 def test_record_later_reports_a_failed_commit(audit: AuditLog, monkeypatch) -> None:
-    monkeypatch.setattr(audit, "_commit", lambda batch: False)
+    monkeypatch.setattr(audit._writer, "_commit", lambda batch: False)
     called, seen = _later(audit)
     assert called.wait(5) and seen[0][0].code == "audit_write_failed"
 

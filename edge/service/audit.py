@@ -5,20 +5,19 @@ per-device key (so a case can be matched later by whoever holds the input, witho
 holding the text), the result, rules fired, degraded state, latency. Never the complaint or the
 vitals. The staff override reason is free text and is stored here only — never logged.
 
-Durability: WAL journal, and ``record`` returns only after its row is committed, so every answer
-sent is in the log. ``synchronous=NORMAL`` (default) makes each commit durable against a crash of
+Durability: WAL journal, and ``record`` returns (``record_later`` calls back) only after its row is
+committed, so every answer sent is in the log. ``synchronous=NORMAL`` (default) makes each commit durable against a crash of
 the process (``kill -9``, OOM kill) and never corrupts the database; only an OS crash or power cut
 can lose the last few commits. ``synchronous=FULL`` also fsyncs every commit — choose it where
-power is unreliable. A single writer thread commits everything pending in one transaction (group
-commit), so FULL costs one fsync per batch: latency on a slow SD card, not a throughput ceiling.
+power is unreliable. A single writer thread commits everything pending in one statement (group
+commit, ``edge.service.audit_writer``), so FULL costs one fsync per batch: latency on a slow SD
+card, not a throughput ceiling.
 """
 
 from __future__ import annotations
 
-import collections
 import csv
 import datetime as dt
-import functools
 import hashlib
 import hmac
 import io
@@ -30,10 +29,11 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 from edge.clinical.case import TriageCase
 from edge.errors import EdgeError
+from edge.service.audit_writer import Committed, GroupCommitWriter, Row
 from edge.service.private_files import ensure_private, prepare_database, private_dir
 from edge.inference.triager import TriageResult
 
@@ -73,9 +73,6 @@ BEGIN SELECT RAISE(ABORT, 'audit acknowledgements are append-only'); END;
 log = logging.getLogger(__name__)
 MAX_REASON_CHARS = 500
 PURGE_EVERY_S = 3600.0
-CHECKPOINT_EVERY_S = 1.0
-COMMIT_WAIT_S = 10.0  # a request never hangs on a stuck disk or writer for longer than this
-Committed = Callable[["EdgeError | None"], None]  # record_later's continuation: None once committed, else why not
 CSV_COLUMNS = ("seq", "request_id", "created_utc", "model_sha256", "input_digest", "level", "model_level",
                "probabilities", "rules_fired", "review_required", "degraded", "latency_ms", "source",
                "ack_action", "ack_final_level", "ack_utc", "ack_reason")
@@ -112,24 +109,10 @@ def _utc(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-INSERT_DECISION = (
-    "INSERT INTO decisions (request_id, created_utc, created_unix, model_sha256, input_digest, level,"
-    " model_level, probabilities, rules_fired, review_required, degraded, latency_ms, source)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
-ROWS_PER_INSERT = 500  # 13 values a row: well inside SQLite's 32,766 variables per statement
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_rows(count: int) -> str:
-    """INSERT_DECISION for ``count`` rows in one statement."""
-    return INSERT_DECISION + ",(?,?,?,?,?,?,?,?,?,?,?,?,?)" * (count - 1)
-
-
 class AuditLog:
     """Thread-safe. Decisions go through one writer thread that commits whatever is pending in one
-    transaction (group commit): with ``synchronous=FULL`` that is one fsync per batch, not one per
-    request, so a slow SD card costs latency, not throughput. ``record`` returns only once its
-    row is committed, so an answer is audited before it is sent."""
+    statement (group commit, edge.service.audit_writer). ``record`` returns only once its row is
+    committed, and ``record_later`` calls back only then, so an answer is audited before it is sent."""
 
     def __init__(self, db_path: str | Path, key: bytes, *, retention_days: int = 365, synchronous: str = "NORMAL") -> None:
         self.path = Path(db_path)
@@ -141,79 +124,34 @@ class AuditLog:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={'FULL' if synchronous.upper() == 'FULL' else 'NORMAL'}")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        # Checkpoints run beside the writer (_checkpoint_loop), not inside a commit: SQLite's
-        # automatic one made every ~1,000th page's commit take 100-220 ms under load, and every
-        # answer waits for its row's commit.
-        self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run beside the writer (audit_writer)
         self._conn.executescript(SCHEMA)
         for suffix in ("-wal", "-shm"):  # now created by SQLite from the database's mode: check it did
             ensure_private(Path(f"{self.path}{suffix}"), "Audit database file", field="audit_db")
-        self.written = 0
-        self.failed = 0
         self._last_purge = 0.0
         self.purge()
-        pending_lock = threading.RLock()
-        self._cond = threading.Condition(pending_lock)  # the pending queue and the tickets; waiters wait on it
-        # The writer waits on its own condition (same lock): a new row wakes only the writer, not
-        # every request waiting for its commit (under load that herd cost more than the commits).
-        self._work = threading.Condition(pending_lock)
-        self._pending: list[tuple[Any, ...]] = []
-        # record_later's callers: (last ticket, give-up time, continuation), in ticket order
-        self._continuations: collections.deque[tuple[int, float, Committed]] = collections.deque()
-        self._issued = 0  # tickets handed out
-        self._done_through = 0  # every ticket up to here was committed or failed
-        self._failed_batches: list[tuple[int, int]] = []
-        self._closing = False
-        self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
-        self._writer.start()
-        self._stopping = threading.Event()
-        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="audit-checkpoint", daemon=True)
-        self._checkpointer.start()
+        self._writer = GroupCommitWriter(self.path, self._conn, self._lock, self._purge_when_due)
 
     @classmethod
     def open(cls, db_path: str | Path, key_file: str | Path, **kwargs: Any) -> "AuditLog":
         return cls(db_path, load_or_create_key(key_file), **kwargs)
 
+    @property
+    def written(self) -> int:
+        return self._writer.written
+
+    @property
+    def failed(self) -> int:
+        return self._writer.failed
+
     def close(self) -> None:
-        with self._cond:
-            if self._closing:
-                return
-            self._closing = True
-            self._cond.notify_all()
-            self._work.notify_all()
-        self._writer.join(10.0)
-        self._stopping.set()
-        self._checkpointer.join(10.0)
-        with self._cond:  # the writer commits everything queued before it stops; anything left was not
-            taken = self._take_continuations(through=self._issued)
-        closed = EdgeError("audit_closed", "The audit log is closed (the service is stopping).", http_status=503)
-        self._run_continuations(taken, lambda ticket: None if ticket <= self._done_through and not self._failed(ticket)
-                                else closed)
+        if self._writer.closing:
+            return
+        self._writer.close()
         with self._lock:
             self._conn.close()  # the last connection to close checkpoints the rest
 
-    def _checkpoint_loop(self) -> None:
-        """Copy committed pages from the WAL into the database every CHECKPOINT_EVERY_S, on a
-        connection of its own (PASSIVE: it never holds up the writer); keeps the WAL small. Also
-        gives up on record_later's continuations that waited past COMMIT_WAIT_S."""
-        conn: sqlite3.Connection | None = None
-        try:
-            conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=10.0)
-        except sqlite3.Error as error:
-            log.error("audit checkpointer could not open the log: %s", type(error).__name__)
-        try:
-            while not self._stopping.wait(CHECKPOINT_EVERY_S):
-                if conn is not None:
-                    try:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    except sqlite3.Error as error:
-                        log.error("audit checkpoint failed: %s", type(error).__name__)
-                self._give_up_overdue()
-        finally:
-            if conn is not None:
-                conn.close()
-
-    def _row(self, case: TriageCase, result: TriageResult, source: str) -> tuple[Any, ...]:
+    def _row(self, case: TriageCase, result: TriageResult, source: str) -> Row:
         now = time.time()
         return (
             result.request_id, _utc(now), now, (result.model or {}).get("sha256"), input_digest(self._key, case),
@@ -222,38 +160,9 @@ class AuditLog:
             float(result.latency_ms), source[:32],
         )
 
-    def _append(self, rows: list[tuple[Any, ...]]) -> int:
-        """Queue ``rows`` for the writer (lock held); returns the last one's ticket."""
-        if self._closing:
-            raise EdgeError("audit_closed", "The audit log is closed (the service is stopping).", http_status=503)
-        self._pending.extend(rows)
-        self._issued += len(rows)
-        self._work.notify()
-        return self._issued
-
-    def _failed(self, ticket: int) -> bool:
-        return any(lo <= ticket <= hi for lo, hi in self._failed_batches)
-
-    def _give_up_overdue(self) -> None:
-        """record_later's promise that nobody waits past COMMIT_WAIT_S on a stuck disk or writer."""
-        with self._cond:
-            taken = self._take_continuations(overdue_at=time.monotonic())
-        timeout = EdgeError("audit_write_timeout", "The audit log did not commit in time; check the storage.",
-                            http_status=500)
-        self._run_continuations(taken, lambda _ticket: timeout)
-
     def record(self, case: TriageCase, result: TriageResult, source: str = "api") -> None:
         """Append one decision; returns when it is committed, raises if the commit failed."""
-        row = self._row(case, result, source)
-        with self._cond:
-            ticket = self._append([row])
-            done = self._cond.wait_for(lambda: self._done_through >= ticket, COMMIT_WAIT_S)
-            failed = self._failed(ticket)
-        if not done:
-            raise EdgeError("audit_write_timeout", "The audit log did not commit in time; check the storage.",
-                            http_status=500)
-        if failed:
-            raise EdgeError("audit_write_failed", "The decision could not be written to the audit log.", http_status=500)
+        self._writer.wait(self._writer.submit([self._row(case, result, source)]))
 
     def record_later(self, entries: Sequence[tuple[TriageCase, TriageResult, str]], then: Committed) -> None:
         """Append decisions (case, result, source) without waiting for them: ``then(None)`` runs on
@@ -261,80 +170,14 @@ class AuditLog:
         longer than COMMIT_WAIT_S — exactly once either way. For a caller that must not block (the
         event loop answering refused requests, edge.service.answer_in_loop). Raises
         ``audit_closed`` (and calls nothing) when the log is closed."""
-        rows = [self._row(case, result, source) for case, result, source in entries]
-        with self._cond:
-            ticket = self._append(rows)
-            self._continuations.append((ticket, time.monotonic() + COMMIT_WAIT_S, then))
+        self._writer.submit([self._row(case, result, source) for case, result, source in entries], then)
 
-    def _take_continuations(self, through: int | None = None, overdue_at: float | None = None) -> list[tuple[int, Committed]]:
-        """Pop (lock held) the continuations whose rows are done (ticket <= ``through``) or whose
-        wait ran out (deadline < ``overdue_at``); both are in ticket order, oldest first."""
-        taken: list[tuple[int, Committed]] = []
-        waiting = self._continuations
-        while waiting and ((through is not None and waiting[0][0] <= through)
-                           or (overdue_at is not None and waiting[0][1] < overdue_at)):
-            ticket, _deadline, then = waiting.popleft()
-            taken.append((ticket, then))
-        return taken
-
-    @staticmethod
-    def _run_continuations(taken: list[tuple[int, Committed]], error_for: Callable[[int], "EdgeError | None"]) -> None:
-        for ticket, then in taken:
+    def _purge_when_due(self) -> None:
+        if time.time() - self._last_purge > PURGE_EVERY_S:
             try:
-                then(error_for(ticket))
-            except Exception as error:  # one caller's failure must not stop the writer or the others
-                log.error("audit continuation failed: %s", type(error).__name__)
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._cond:
-                self._work.wait_for(lambda: self._pending or self._closing)
-                if not self._pending:
-                    return
-                batch, self._pending = self._pending, []
-                first, last = self._done_through + 1, self._done_through + len(batch)
-            ok = self._commit(batch)
-            with self._cond:
-                self._done_through = last
-                if ok:
-                    self.written += len(batch)
-                else:
-                    self.failed += len(batch)
-                    self._failed_batches = [*self._failed_batches[-31:], (first, last)]
-                self._cond.notify_all()
-                taken = self._take_continuations(through=last)
-            failure = None if ok else EdgeError("audit_write_failed", "The decision could not be written to the audit log.",
-                                                 http_status=500)
-            self._run_continuations(taken, lambda ticket: failure if failure is not None and ticket >= first else None)
-            if ok and time.time() - self._last_purge > PURGE_EVERY_S:
-                try:
-                    self.purge()
-                except sqlite3.Error as error:
-                    log.error("audit retention purge failed: %s", type(error).__name__)
-
-    def _commit(self, batch: list[tuple[Any, ...]]) -> bool:
-        """The batch as one INSERT statement: atomic on its own (autocommit), and one call into
-        SQLite. BEGIN, a step per row and COMMIT each gave the GIL back and waited to retake it;
-        under overload, behind 40 busy threads, that made a commit 20-220 ms, and every answer
-        waits for its row's commit."""
-        chunks = [batch[start:start + ROWS_PER_INSERT] for start in range(0, len(batch), ROWS_PER_INSERT)]
-        with self._lock:
-            try:
-                if len(chunks) > 1:  # a backlog past one statement: still one transaction
-                    self._conn.execute("BEGIN IMMEDIATE")
-                for rows in chunks:
-                    self._conn.execute(_insert_rows(len(rows)), [value for row in rows for value in row])
-                if len(chunks) > 1:
-                    self._conn.execute("COMMIT")
-                return True
-            except sqlite3.Error as error:  # disk full, I/O error: the requests waiting on it are told
-                log.error("audit write failed: %s", type(error).__name__)
-                if self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                return False
+                self.purge()
+            except sqlite3.Error as error:
+                log.error("audit retention purge failed: %s", type(error).__name__)
 
     def acknowledge(self, request_id: str, final_level: int, reason: str | None = None) -> dict[str, Any]:
         """Record a nurse's acknowledgement (final level = result level) or override."""
