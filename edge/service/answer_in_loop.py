@@ -30,7 +30,7 @@ import logging
 import time
 from typing import Any
 
-from waitress.channel import ClientDisconnected
+from waitress.channel import ClientDisconnected, HTTPChannel
 
 from edge.service.arrival import SERVER_ERRORS, ArrivalParser, ArrivalTask, EdgeChannel
 from edge.service.event_loop import EpollLoop, mark
@@ -94,7 +94,7 @@ class LoopAnswerer:
         self.loop = loop
         self.fast_path = fast_path
 
-    def take(self, channel: Any, request: ArrivalParser) -> bool:
+    def take(self, channel: HTTPChannel, request: ArrivalParser) -> bool:
         """Whether this request is answered here (then it must not go to a pool)."""
         if not (request.shed is not None and not request.error and request.command == "POST" and request.path == PATH
                 and isinstance(channel, EdgeChannel) and self.fast_path.ready() and self.loop.in_loop()):

@@ -199,7 +199,7 @@ class EdgeChannel(HTTPChannel):
 
 
 Admit = Callable[[ArrivalParser], None]
-AnswerNow = Callable[[Any, ArrivalParser], bool]  # (channel, refused request) -> taken (edge.service.answer_in_loop)
+AnswerNow = Callable[[HTTPChannel, ArrivalParser], bool]  # (channel, refused request) -> taken (edge.service.answer_in_loop)
 
 
 class QuietTaskDispatcher(ThreadedTaskDispatcher):
