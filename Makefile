@@ -16,6 +16,9 @@ PORT ?= 8080
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPIP) install -q -e .
+	# An editable install is not byte-compiled (a wheel install is): compile once, so a start with
+	# PYTHONDONTWRITEBYTECODE=1 (as the unit runs) does not compile the service from source each time.
+	$(VPY) -m compileall -q edge
 	touch $@
 
 # `make test` (and the build targets) add the build-time extra (torch CPU build, transformers) and

@@ -1,10 +1,13 @@
 """A real ``edge-triage serve`` subprocess on 127.0.0.1 and an ephemeral port, configured by a
 TOML file in a temporary directory (its own audit database, optionally a fake sensor root).
-Cold start is measured here: process start to the first ``/readyz`` 200.
+Cold start is measured here: process start to the first ``/readyz`` 200, with the service's
+modules byte-compiled as on a board (:func:`byte_compile_runtime`).
 """
 
 from __future__ import annotations
 
+import compileall
+import functools
 import http.client
 import json
 import shutil
@@ -20,6 +23,16 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # loopback only: the load generator never targets anything else
+
+
+@functools.cache
+def byte_compile_runtime() -> None:
+    """Byte-compile ``edge/`` once, as the board's install does (pip compiles the wheel it
+    installs). A checkout run with ``PYTHONDONTWRITEBYTECODE=1`` — the service unit sets it, and
+    so may a developer's shell — never writes ``.pyc`` files and compiles every module of the
+    service from source at each start: measured 0.85-0.87 s cold start vs 0.58-0.71 s compiled
+    (medians of 5, this 2-core VM). The cold-start figure is the board's, so compile first."""
+    compileall.compile_dir(str(REPO / "edge"), quiet=1)
 
 
 def free_port() -> int:
@@ -79,6 +92,7 @@ class ServerHandle:
 def start(model_dir: Path, *, monitor_root: str | None = None, extra: dict[str, Any] | None = None,
           tables: dict[str, dict[str, Any]] | None = None, ready_timeout_s: float = 60.0) -> ServerHandle:
     """Start the service and wait until ``/readyz`` answers 200 (or raise with its log tail)."""
+    byte_compile_runtime()
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     port = free_port()
     settings: dict[str, Any] = {
