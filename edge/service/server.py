@@ -20,6 +20,7 @@ from edge.service.answer_in_loop import LoopAnswerer
 from edge.service.arrival import ArrivalDispatcher, EdgeChannel, enable_kernel_stamps, scheduler_admission
 from edge.service.event_loop import EpollLoop, WatchedMap
 from edge.service.fast_triage import TriageFastPath
+from edge.service.server_log import withhold_request_text
 from edge.service.config import ServiceConfig
 from edge.service.state import ServiceState
 
@@ -34,6 +35,7 @@ class EdgeServer:
         self.config = config
         self.state: ServiceState = app.extensions["edge"]
         self._stop = threading.Event()
+        withhold_request_text()  # waitress's own log lines never carry a path or header a client sent
         svc = self.state
         # Admission at arrival (edge.service.arrival): the deadline clock starts when a request is complete,
         # and one that cannot make it is answered at once instead of queueing for a thread.
