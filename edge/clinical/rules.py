@@ -47,7 +47,10 @@ def _words(pattern: str) -> Callable[[TriageCase], bool]:
     regex = re.compile(pattern, re.IGNORECASE)
 
     def applies(case: TriageCase) -> bool:
-        return any(not _NEGATED.search(case.complaint[:m.start()]) for m in regex.finditer(case.complaint))
+        text = case.complaint
+        if regex.search(text) is None:  # most rules miss most complaints: no per-match loop then
+            return False
+        return any(not _NEGATED.search(text[:m.start()]) for m in regex.finditer(text))
 
     return applies
 
