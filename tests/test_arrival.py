@@ -105,6 +105,9 @@ def test_a_bad_request_gives_its_reservation_back(model, tiny_bundle, tmp_path) 
      413, "body_too_large"),
     (b"POST /v1/triage HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz-Smith\r\n", 400, "bad_request"),
     (b"GET /livez HTTP/1.1\r\nHost: x\r\nBad Header Smith\r\n\r\n", 400, "bad_request"),
+    # from 127.0.0.1, the trusted proxy: waitress's proxy-header layer refuses it
+    (b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Forwarded-Proto: Smith\r\n\r\n", 400,
+     "bad_forwarding_header"),
 ])
 def test_server_layer_errors_are_json_and_echo_nothing(model, tiny_bundle, tmp_path, payload, status, code) -> None:
     config = make_config(tmp_path, tiny_bundle)

@@ -7,10 +7,11 @@ inference worker stops the pings and systemd restarts us.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import waitress
 from flask import Flask
@@ -25,6 +26,7 @@ from edge.service.config import ServiceConfig
 from edge.service.state import ServiceState
 
 log = logging.getLogger(__name__)
+WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 ACCEPT_PER_EVENT = 64  # connections taken from the kernel's accept backlog per loop iteration, at most
 
@@ -46,7 +48,7 @@ class EdgeServer:
         self.dispatcher = dispatcher
         fast_path = TriageFastPath(app, svc)
         self._server: Any = waitress.create_server(
-            fast_path, _dispatcher=dispatcher, map=WatchedMap(), host=config.host, port=config.port, threads=config.http_threads,
+            ProxyReached(fast_path), _dispatcher=dispatcher, map=WatchedMap(), host=config.host, port=config.port, threads=config.http_threads,
             ident="edge-triage",
             # Flask enforces the JSON body limit with a JSON 413; waitress's cap only stops giant bodies early.
             max_request_body_size=max(1 << 20, 4 * config.max_body_bytes),
@@ -59,6 +61,7 @@ class EdgeServer:
             clear_untrusted_proxy_headers=True,
         )
         self._server.channel_class = EdgeChannel  # arrival stamps; JSON errors from waitress itself
+        self._server.application = json_proxy_errors(self._server.application)  # waitress's proxy-header layer
         loop = EpollLoop(self._server)
         self._server.asyncore = loop  # first come, first read (edge.service.event_loop)
         dispatcher.answer_now = LoopAnswerer(loop, fast_path).take  # refused requests: no thread hand-off
@@ -134,6 +137,44 @@ class EdgeServer:
         if not closed.wait(3.0):  # the loop is not running (never started or already gone)
             close_sockets()
         self.state.stop()  # idempotent: serve() may call it again
+
+
+PROXIED = "edge.proxy_headers_ok"  # environ key: waitress's proxy-header layer passed the request on
+BAD_FORWARDING = json.dumps({"error": {
+    "code": "bad_forwarding_header",
+    "message": "A forwarding header (X-Forwarded-For, X-Forwarded-Proto, Forwarded) is malformed; "
+               "send none, or what a proxy would."}}).encode()
+
+
+class ProxyReached:
+    """The app as waitress's proxy-header layer sees it: marks the request as passed on."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        environ[PROXIED] = True
+        return self.app(environ, start_response)
+
+
+def json_proxy_errors(proxied: WSGIApp) -> WSGIApp:
+    """Waitress's proxy-header layer answers a malformed forwarding header from the trusted proxy
+    (anything on 127.0.0.1) itself, as text naming the header. Every error of the server layer is
+    JSON in the API's shape and echoes nothing: this answers those requests so. (Waitress's own
+    answer is a generator that has not called ``start_response`` yet: it is dropped unread.)"""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        result = proxied(environ, start_response)
+        if environ.get(PROXIED):
+            return result
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        start_response("400 Bad Request", [("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                                           ("Content-Length", str(len(BAD_FORWARDING)))])
+        return [BAD_FORWARDING]
+
+    return app
 
 
 def accept_in_bursts(listener: Any) -> None:
