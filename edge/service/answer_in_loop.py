@@ -25,14 +25,13 @@ after the read that completed the request, outside the channel's request lock
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
 from waitress.channel import ClientDisconnected, HTTPChannel
 
-from edge.service.arrival import SERVER_ERRORS, ArrivalParser, ArrivalTask, EdgeChannel
+from edge.service.arrival import SERVER_ERRORS, ArrivalParser, ArrivalTask, EdgeChannel, error_body
 from edge.service.event_loop import EpollLoop, mark
 from edge.service.fast_triage import LATER, PATH, LATER_RESPONSE, TriageFastPath
 
@@ -106,7 +105,8 @@ class LoopAnswerer:
         task = LaterTask(channel, request)
         task.start()
         if not channel.connected:  # gone while we read it
-            task.deliver("200 OK", [], b"")
+            task.close_on_finish = True
+            _request_done(channel, task)
             return
         status: list[Any] = []
 
@@ -119,8 +119,7 @@ class LoopAnswerer:
             body = channel.server.application(environ, start_response)  # waitress's proxy-header middleware, then ours
         except Exception as error:
             log.error("unexpected %s answering a refused request", type(error).__name__)  # type only: no PHI
-            code, message = SERVER_ERRORS[500]
-            body = [json.dumps({"error": {"code": code, "message": message}}).encode()]
+            body = [error_body(*SERVER_ERRORS[500])]
             status[:] = ["500 Internal Server Error", [("Content-Type", "application/json"), ("Cache-Control", "no-store")]]
             task.close_on_finish = True
         if body is LATER_RESPONSE:

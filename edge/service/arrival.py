@@ -45,6 +45,7 @@ from waitress.parser import HTTPRequestParser
 from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
 from waitress.wasyncore import _DISCONNECTED
 
+from edge.errors import EdgeError
 from edge.service.event_loop import mark
 
 from edge.inference.triager import MAX_EXPLAIN_SPANS
@@ -134,11 +135,15 @@ class ArrivalTask(WSGITask):
                 reservation.release()
 
 
+def error_body(code: str, message: str) -> bytes:
+    """A server-layer error as a body in the API's error shape (``EdgeError.to_dict``)."""
+    return json.dumps(EdgeError(code, message).to_dict()).encode()
+
+
 class JsonErrorTask(ErrorTask):
     def execute(self) -> None:
         error = self.request.error
-        code, message = SERVER_ERRORS.get(error.code, ("http_error", "The request could not be processed."))
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        body = error_body(*SERVER_ERRORS.get(error.code, ("http_error", "The request could not be processed.")))
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend([("Content-Type", "application/json"), ("Cache-Control", "no-store")])
         self.set_close_on_finish()

@@ -156,11 +156,14 @@ class EpollLoop:
             if obj is None:
                 _sync(epoll, registered, watched, fd)  # gone since: drop the stale registration
                 continue
-            wasyncore.readwrite(obj, flags)  # EPOLLIN/OUT/PRI/ERR/HUP have poll()'s values
-            self._run_soon()
+            self._handle(obj, flags)
             if fd != listener:
                 _sync(epoll, registered, watched, fd)
 
+    def _handle(self, obj: Any, flags: int) -> None:
+        """One event for one dispatcher, then the work it left for the loop (:meth:`call_soon`)."""
+        wasyncore.readwrite(obj, flags)  # EPOLLIN/OUT/PRI/ERR/HUP have poll()'s values
+        self._run_soon()
 
     def _accept_now(self, registered: dict[int, int], watched: WatchedMap) -> None:
         """Take waiting connections every iteration and read what a new one has already sent.
@@ -176,8 +179,7 @@ class EpollLoop:
             if obj is None or obj.accepting or fd in registered or not obj.readable():
                 continue
             if _has_input(obj):
-                wasyncore.readwrite(obj, select.EPOLLIN)
-                self._run_soon()
+                self._handle(obj, select.EPOLLIN)
 
 
 def _has_input(obj: Any) -> bool:

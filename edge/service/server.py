@@ -7,7 +7,6 @@ inference worker stops the pings and systemd restarts us.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import signal
 import threading
@@ -18,7 +17,8 @@ from flask import Flask
 
 from edge.service import sdnotify
 from edge.service.answer_in_loop import LoopAnswerer
-from edge.service.arrival import ArrivalDispatcher, EdgeChannel, enable_kernel_stamps, scheduler_admission
+from edge.service.arrival import (ArrivalDispatcher, EdgeChannel, enable_kernel_stamps, error_body,
+                                 scheduler_admission)
 from edge.service.event_loop import EpollLoop, WatchedMap
 from edge.service.fast_triage import TriageFastPath
 from edge.service.server_log import withhold_request_text
@@ -140,10 +140,8 @@ class EdgeServer:
 
 
 PROXIED = "edge.proxy_headers_ok"  # environ key: waitress's proxy-header layer passed the request on
-BAD_FORWARDING = json.dumps({"error": {
-    "code": "bad_forwarding_header",
-    "message": "A forwarding header (X-Forwarded-For, X-Forwarded-Proto, Forwarded) is malformed; "
-               "send none, or what a proxy would."}}).encode()
+BAD_FORWARDING = error_body("bad_forwarding_header", "A forwarding header (X-Forwarded-For, X-Forwarded-Proto, "
+                            "Forwarded) is malformed; send none, or what a proxy would.")
 
 
 class ProxyReached:
