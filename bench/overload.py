@@ -36,7 +36,7 @@ class Tally:
     degraded: dict[str, int] = field(default_factory=dict)
     late_by_kind: dict[str, int] = field(default_factory=dict)  # later than deadline + 10 ms, by degraded reason
     connection_errors: int = 0
-    connection_error_kinds: dict[str, int] = field(default_factory=dict)  # exception type -> count
+    connection_error_kinds: dict[str, int] = field(default_factory=dict)  # "Type: message" -> count
     connection_error_at_s: list[float] = field(default_factory=list)  # s after warm-up (negative: during it)
     livez_ok: int = 0
     livez_failed: int = 0

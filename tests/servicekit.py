@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from edge.service.config import ServiceConfig
 from edge.inference.session import TriageModel
@@ -44,6 +44,16 @@ class SlowTriager(Triager):
         else:
             time.sleep(self.delay_s)
         return super().triage_batch(cases, **kwargs)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0, interval_s: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; its last value."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
 
 
 @dataclass

@@ -9,13 +9,13 @@ import socket
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
 from edge.inference.session import TriageModel
 from edge.inference.triager import DEGRADED_LEVEL
-from tests.servicekit import Client, SlowTriager, make_config, serving_with_server
+from tests.servicekit import Client, SlowTriager, make_config, serving_with_server, wait_for
 
 CASE = {"complaint": "ankle sprain", "age": 30, "pain": 3}
 
@@ -23,14 +23,6 @@ CASE = {"complaint": "ankle sprain", "age": 30, "pain": 3}
 @pytest.fixture(scope="module")
 def model(tiny_bundle: Path) -> TriageModel:
     return TriageModel.load(tiny_bundle)
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        threading.Event().wait(0.02)
-    return condition()
 
 
 @pytest.fixture
@@ -50,7 +42,7 @@ def busy(model: TriageModel, tiny_bundle: Path, tmp_path: Path) -> Iterator[tupl
             held: list[Future] = []
             for admitted in (lambda: scheduler.in_service == 1, lambda: scheduler.depth == 1):
                 held.append(pool.submit(client.post, "/v1/triage", CASE))
-                assert _wait(admitted)
+                assert wait_for(admitted, 5.0, 0.02)
             try:
                 yield client, app, pooled, server
             finally:

@@ -4,25 +4,14 @@ rules-only degraded answers, readiness — and shows it in /metrics."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable
 
 from tests.kit.fake_boards import raspberry_pi_4
-from tests.servicekit import make_config, serving
+from tests.servicekit import make_config, serving, wait_for
 
 CASE = {"complaint": "ankle sprain", "age": 30}
 FAST_POLICY = {"thermal_enter_after_s": 0.0, "thermal_leave_after_s": 0.0,
                "memory_enter_after_s": 0.0, "memory_leave_after_s": 0.0}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_board_heat_and_memory_drive_the_service(tiny_bundle: Path, tmp_path: Path) -> None:

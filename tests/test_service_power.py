@@ -5,26 +5,15 @@ the energy of every answered triage, and keeps answering when the sensor breaks.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from tests.kit import fake_boards as fb, fake_power as fp
-from tests.servicekit import make_config, serving
+from tests.servicekit import make_config, serving, wait_for
 
 CANARY = "canary-complaint-okapi"
 CASE = {"complaint": f"ankle sprain {CANARY}", "age": 30, "hr": 88}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def sample(metrics: str, name: str, **labels: str) -> float | None:
