@@ -8,11 +8,11 @@ step per row and COMMIT each gave the GIL back and waited to retake it; under ov
 checkpoints on a thread of their own (every ``CHECKPOINT_EVERY_S``, PASSIVE): SQLite's automatic
 one, inside a commit, made every ~1,000th page's commit take 100-220 ms under load.
 
-Every submission carries a continuation that runs on the writer thread once its rows are
-committed (:meth:`GroupCommitWriter.submit`; the event loop's answers, which must not block); an
-HTTP thread that must wait (:meth:`GroupCommitWriter.write`) waits on an event its continuation
-sets. Nobody waits past ``COMMIT_WAIT_S`` on a stuck disk: the checkpoint thread gives up on
-overdue continuations.
+A row is waited for in one of two ways: :meth:`GroupCommitWriter.wait` blocks the caller (an HTTP
+thread), or a continuation runs on the writer thread once the row is committed
+(:meth:`GroupCommitWriter.submit` with ``then``; the event loop's answers, which must not block).
+Either way nobody waits past ``COMMIT_WAIT_S`` on a stuck disk: a waiter times out, and the
+checkpoint thread gives up on overdue continuations.
 """
 
 from __future__ import annotations
@@ -61,9 +61,7 @@ def insert_rows(count: int) -> str:
 
 class GroupCommitWriter:
     """Commits decision rows on ``conn`` (shared with readers under ``conn_lock``); ``after_commit``
-    runs on the writer thread after each successful batch (the retention purge). Every submission
-    carries a continuation; a caller that must wait (:meth:`write`) waits on its own event, so a
-    commit wakes only the callers whose rows it holds."""
+    runs on the writer thread after each successful batch (the retention purge)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, conn_lock: threading.Lock,
                  after_commit: Callable[[], None]) -> None:
@@ -73,10 +71,16 @@ class GroupCommitWriter:
         self._after_commit = after_commit
         self.written = 0
         self.failed = 0
-        self._work = threading.Condition(threading.Lock())  # pending rows, tickets, continuations
+        pending_lock = threading.RLock()
+        self._cond = threading.Condition(pending_lock)  # the pending queue and the tickets; waiters wait on it
+        # The writer waits on its own condition (same lock): a new row wakes only the writer, not
+        # every request waiting for its commit (under load that herd cost more than the commits).
+        self._work = threading.Condition(pending_lock)
         self._pending: list[Row] = []
         self._continuations: collections.deque[tuple[int, float, Committed]] = collections.deque()  # ticket order
-        self._issued = 0  # tickets handed out: a row's ticket is its position in the stream
+        self._issued = 0  # tickets handed out
+        self._done_through = 0  # every ticket up to here was committed or failed
+        self._failed_batches: list[tuple[int, int]] = []
         self._closing = False
         self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
         self._writer.start()
@@ -84,86 +88,94 @@ class GroupCommitWriter:
         self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="audit-checkpoint", daemon=True)
         self._checkpointer.start()
 
-    def submit(self, rows: list[Row], then: Committed) -> None:
-        """Queue ``rows``; ``then`` runs exactly once, on the writer thread once all are committed,
-        or with the error if they failed or waited past COMMIT_WAIT_S. Raises ``audit_closed`` (and
-        calls nothing) once closing."""
-        with self._work:
+    def submit(self, rows: list[Row], then: Committed | None = None) -> int:
+        """Queue ``rows``; returns the last one's ticket. ``then`` (if given) runs exactly once, on
+        the writer thread once all are committed, or with the error if they failed or waited past
+        COMMIT_WAIT_S. Raises ``audit_closed`` (and calls nothing) once closing."""
+        with self._cond:
             if self._closing:
                 raise closed_error()
             self._pending.extend(rows)
             self._issued += len(rows)
-            self._continuations.append((self._issued, time.monotonic() + COMMIT_WAIT_S, then))
+            ticket = self._issued
+            if then is not None:
+                self._continuations.append((ticket, time.monotonic() + COMMIT_WAIT_S, then))
             self._work.notify()
+        return ticket
 
-    def write(self, rows: list[Row]) -> None:
-        """Block until ``rows`` are committed; raises if they failed, took too long or the log closed."""
-        outcome: list[EdgeError | None] = []
-        done = threading.Event()
-
-        def then(error: EdgeError | None) -> None:
-            outcome.append(error)
-            done.set()
-
-        self.submit(rows, then)
-        # The checkpointer gives up on it after COMMIT_WAIT_S; the margin covers its period.
-        if not done.wait(COMMIT_WAIT_S + 2 * CHECKPOINT_EVERY_S):
+    def wait(self, ticket: int) -> None:
+        """Block until ``ticket``'s row is committed; raises if it failed or took too long."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._done_through >= ticket, COMMIT_WAIT_S)
+            failed = self._failed(ticket)
+        if not done:
             raise timeout_error()
-        if outcome[0] is not None:
-            raise outcome[0]
+        if failed:
+            raise failed_error()
 
     def close(self) -> None:
         """Commit what is queued, stop both threads; a continuation left uncommitted hears ``audit_closed``."""
-        with self._work:
+        with self._cond:
             if self._closing:
                 return
             self._closing = True
+            self._cond.notify_all()
             self._work.notify_all()
         self._writer.join(10.0)
         self._stopping.set()
         self._checkpointer.join(10.0)
-        with self._work:  # the writer answers every batch it committed: what is left was not
+        with self._cond:
             taken = self._take_continuations(through=self._issued)
-        self._run_continuations(taken, closed_error())
+            outcome = {ticket: None if ticket <= self._done_through and not self._failed(ticket) else closed_error()
+                       for ticket, _ in taken}
+        self._run_continuations(taken, outcome.__getitem__)
 
     @property
     def closing(self) -> bool:
         return self._closing
 
-    def _take_continuations(self, through: int | None = None, overdue_at: float | None = None) -> list[Committed]:
+    def _failed(self, ticket: int) -> bool:
+        return any(lo <= ticket <= hi for lo, hi in self._failed_batches)
+
+    def _take_continuations(self, through: int | None = None, overdue_at: float | None = None) -> list[tuple[int, Committed]]:
         """Pop (lock held) the continuations whose rows are done (ticket <= ``through``) or whose
         wait ran out (deadline < ``overdue_at``); both are in ticket order, oldest first."""
-        taken: list[Committed] = []
+        taken: list[tuple[int, Committed]] = []
         waiting = self._continuations
         while waiting and ((through is not None and waiting[0][0] <= through)
                            or (overdue_at is not None and waiting[0][1] < overdue_at)):
-            taken.append(waiting.popleft()[2])
+            ticket, _deadline, then = waiting.popleft()
+            taken.append((ticket, then))
         return taken
 
     @staticmethod
-    def _run_continuations(taken: list[Committed], error: EdgeError | None) -> None:
-        for then in taken:
+    def _run_continuations(taken: list[tuple[int, Committed]], error_for: Callable[[int], "EdgeError | None"]) -> None:
+        for ticket, then in taken:
             try:
-                then(error)
-            except Exception as failure:  # one caller's failure must not stop the writer or the others
-                log.error("audit continuation failed: %s", type(failure).__name__)
+                then(error_for(ticket))
+            except Exception as error:  # one caller's failure must not stop the writer or the others
+                log.error("audit continuation failed: %s", type(error).__name__)
 
     def _write_loop(self) -> None:
         while True:
-            with self._work:
+            with self._cond:
                 self._work.wait_for(lambda: self._pending or self._closing)
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, []
-                last = self._issued  # the batch is every row queued so far
+                first, last = self._done_through + 1, self._done_through + len(batch)
             ok = self._commit(batch)
-            if ok:
-                self.written += len(batch)
-            else:
-                self.failed += len(batch)
-            with self._work:
+            with self._cond:
+                self._done_through = last
+                if ok:
+                    self.written += len(batch)
+                else:
+                    self.failed += len(batch)
+                    self._failed_batches = [*self._failed_batches[-31:], (first, last)]
+                self._cond.notify_all()
                 taken = self._take_continuations(through=last)
-            self._run_continuations(taken, None if ok else failed_error())
+            failure = None if ok else failed_error()
+            self._run_continuations(taken, lambda _ticket: failure)
             if ok:
                 self._after_commit()
 
@@ -204,9 +216,9 @@ class GroupCommitWriter:
                         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     except sqlite3.Error as error:
                         log.error("audit checkpoint failed: %s", type(error).__name__)
-                with self._work:
+                with self._cond:
                     taken = self._take_continuations(overdue_at=time.monotonic())
-                self._run_continuations(taken, timeout_error())
+                self._run_continuations(taken, lambda _ticket: timeout_error())
         finally:
             if conn is not None:
                 conn.close()
