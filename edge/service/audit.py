@@ -5,13 +5,13 @@ per-device key (so a case can be matched later by whoever holds the input, witho
 holding the text), the result, rules fired, degraded state, latency. Never the complaint or the
 vitals. The staff override reason is free text and is stored here only — never logged.
 
-Durability: WAL journal, and ``record`` returns (``record_later`` calls back) only after its row is
-committed, so every answer sent is in the log. ``synchronous=NORMAL`` (default) makes each commit durable against a crash of
-the process (``kill -9``, OOM kill) and never corrupts the database; only an OS crash or power cut
-can lose the last few commits. ``synchronous=FULL`` also fsyncs every commit — choose it where
-power is unreliable. A single writer thread commits everything pending in one statement (group
-commit, ``edge.service.audit_writer``), so FULL costs one fsync per batch: latency on a slow SD
-card, not a throughput ceiling.
+Durability: WAL journal, and ``record`` returns (``record_later`` calls back) only after its row
+is committed, so every answer sent is in the log. ``synchronous=NORMAL`` (default) makes each
+commit durable against a crash of the process (``kill -9``, OOM kill) and never corrupts the
+database; only an OS crash or power cut can lose the last few commits. ``synchronous=FULL`` also
+fsyncs every commit — choose it where power is unreliable. A single writer thread commits
+everything pending in one statement (group commit, ``edge.service.audit_writer``), so FULL costs
+one fsync per batch: latency on a slow SD card, not a throughput ceiling.
 """
 
 from __future__ import annotations
