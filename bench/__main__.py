@@ -23,6 +23,7 @@ import numpy as np
 from bench import energy, model_level, plots, report, roofline, service_level, service_runs
 from bench.backends import SHIPPED
 from bench.inputs import build_inputs, load_cases
+from bench.cold_cache import ColdBudget
 from bench.stats import LoopBudget
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         ml_config = model_level.ModelLevelConfig(threads=(1,), fixed_lengths=(32,), with_torch=not args.no_torch,
                                                  budget=LoopBudget(warmup=2, min_runs=10, max_runs=100, max_seconds=0.25),
+                                                 cold_budget=ColdBudget(warmup=2, min_rounds=8, max_rounds=20, max_seconds=3.0),
                                                  student_onnx=args.student_onnx)
         load_config = service_level.LoadConfig(concurrency=(1, 4), seconds_per_level=1.5, max_requests_per_level=600,
                                                hot_concurrency=(4,), critical_concurrency=(4,))
@@ -205,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "backends": backends,
         "skipped_backends": model.get("skipped", {}),
         **report.speedups(backends),
+        **report.cold_figures(model),
         **roofline.headline(floor_result, ml_config.threads[0], floor_tokens, floor_p50),
         "floor_tokens": floor_tokens, "floor_graph": str(floor_graph), "floor_shipped_p50_ms": floor_p50,
         "shipped_op_profile": profile_result,

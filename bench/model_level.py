@@ -2,7 +2,9 @@
 
 Inputs per backend and thread count: a real complaint of the median length, the real length
 distribution (every complaint in a fixed shuffled order), and fixed 16/32/64/128 tokens.
-Backends run one after another, never concurrently, each warmed up first.
+Backends run one after another, never concurrently, each warmed up first: a hot loop, weights in
+cache where they fit. Then the median complaint again, cache-cold and interleaved
+(``bench.cold_cache``, input ``median_cold``): the boards' regime, with paired ratios.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from typing import Any, Callable
 import numpy as np
 
 from bench import backends as B
+from bench import cold_cache
 from bench.inputs import BenchInputs, median_length_ids
 from bench.stats import LoopBudget, summarize_ms, time_calls
+
+
+COLD_INPUT = "median_cold"  # the median complaint, cache-cold and interleaved (bench.cold_cache)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,7 @@ class ModelLevelConfig:
     with_torch: bool = True
     budget: LoopBudget = LoopBudget()
     student_onnx: Path | None = None
+    cold_budget: cold_cache.ColdBudget | None = cold_cache.ColdBudget()  # None: no cache-cold pass
 
 
 def input_sets(inputs: BenchInputs, config: ModelLevelConfig) -> list[tuple[str, int, Callable[[int], np.ndarray]]]:
@@ -132,6 +139,7 @@ def run(bundle_dir: Path, inputs: BenchInputs, config: ModelLevelConfig, log: Ca
     else:
         skipped[B.STUDENT_ORT_FP32] = "no fp32 student graph found and torch unavailable to export one"
 
+    flusher: cold_cache.CacheFlusher | None = None
     for threads in config.threads:
         log(f"model level, {threads} thread(s):")
         shipped = B.shipped_backend(bundle_dir, threads)
@@ -147,12 +155,21 @@ def run(bundle_dir: Path, inputs: BenchInputs, config: ModelLevelConfig, log: Ca
         for backend in [*candidates, shipped]:
             time.sleep(0.3)  # let the previous backend's worker threads stop spinning before timing
             rows.extend(time_backend(backend, inputs, sets, config.budget, log))
+        if config.cold_budget is not None:
+            flusher = flusher or cold_cache.CacheFlusher()
+            cold = cold_cache.run([*candidates, shipped], median_length_ids(inputs), inputs.features, COLD_INPUT,
+                                  config.cold_budget, flusher)
+            for row in cold:
+                log(f"  {row['backend']:<22} t={threads} cold    ({row['tokens']:>3} tok) p50 {row['p50_ms']:8.3f} ms  "
+                    f"p99 {row['p99_ms']:8.3f} ms  n={row['n']}  paired x shipped {row.get('p50_paired_vs_shipped')}")
+            rows.extend(cold)
         del candidates, shipped
         gc.collect()
     add_ratios(rows)
     failed = [r for r in rows if "error" in r]
     rows = [r for r in rows if "error" not in r]
     result = {"rows": rows, "failed": failed, "backends": described, "skipped": skipped, "shipped_attention_layers": shipped_layers,
-              "student_onnx": str(student_onnx) if student_onnx else None}
+              "student_onnx": str(student_onnx) if student_onnx else None,
+              "cold_cache": flusher.describe() if flusher is not None else None}
     workdir.cleanup()
     return result

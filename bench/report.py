@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.backends import ORDER, SHIPPED, STUDENT_TORCH_FP32, TEACHER_TORCH_FP32
+from bench.backends import ORDER, SHIPPED, STUDENT_ORT_FP32, STUDENT_TORCH_FP32, TEACHER_TORCH_FP32
+from bench.model_level import COLD_INPUT
+
+BASELINES = ((STUDENT_ORT_FP32, "student_ort_fp32"), (STUDENT_TORCH_FP32, "student_pytorch_fp32"),
+             (TEACHER_TORCH_FP32, "teacher_pytorch_fp32"))
 
 
 def _row(rows: list[dict[str, Any]], backend: str, threads: int, label: str) -> dict[str, Any] | None:
@@ -28,10 +32,31 @@ def backend_figures(model: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def cold_figures(model: dict[str, Any]) -> dict[str, Any]:
+    """The cache-cold, interleaved pass at the median complaint (bench.cold_cache): per backend and
+    thread count p50/p99 and the paired ratio to the shipped bundle; headline speedups at 1 thread."""
+    rows = [r for r in model["rows"] if r["input"] == COLD_INPUT]
+    if not rows:
+        return {}
+    figures: dict[str, Any] = {}
+    for r in rows:
+        figures.setdefault(r["backend"], {})[str(r["threads"])] = {
+            k: r.get(k) for k in ("p50_ms", "p99_ms", "n", "p50_paired_vs_shipped")}
+    result: dict[str, Any] = {"cache_cold": {"flush": model.get("cold_cache"), "backends": figures,
+                                             "method": "the last-level cache flushed before every timed call; backends "
+                                                       "round-robin, order rotated each round; speedup = median over "
+                                                       "rounds of that backend's time / the shipped bundle's time"}}
+    for name, key in BASELINES:
+        paired = figures.get(name, {}).get("1", {}).get("p50_paired_vs_shipped")
+        result[f"speedup_cold_vs_{key}"] = paired
+    return result
+
+
 def speedups(backends: dict[str, Any]) -> dict[str, Any]:
     shipped = backends.get(SHIPPED)
     result: dict[str, Any] = {}
-    for name, key in ((STUDENT_TORCH_FP32, "speedup_vs_student_pytorch_fp32"), (TEACHER_TORCH_FP32, "speedup_vs_teacher_pytorch_fp32")):
+    for name, key in ((STUDENT_ORT_FP32, "speedup_vs_student_ort_fp32"), (STUDENT_TORCH_FP32, "speedup_vs_student_pytorch_fp32"),
+                      (TEACHER_TORCH_FP32, "speedup_vs_teacher_pytorch_fp32")):
         other = backends.get(name)
         if not shipped or not other:
             result[key] = None
@@ -142,10 +167,17 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
               "| backend | threads | input | tokens | p50 ms | p99 ms | n | p50 × shipped | p99 × shipped |",
               "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
     order = {n: i for i, n in enumerate(ORDER)}
-    inputs = {"median": -2, "real": -1}
+    inputs = {"median": -3, COLD_INPUT: -2, "real": -1}
     for r in sorted(model["rows"], key=lambda r: (r["threads"], inputs.get(r["input"], r["tokens"]), order[r["backend"]])):
         lines.append(f"| {r['backend']} | {r['threads']} | {r['input']} | {r['tokens']} | {_fmt(r['p50_ms'], 3)} | "
                      f"{_fmt(r['p99_ms'], 3)} | {r['n']} | {_fmt(r.get('p50_vs_shipped'))} | {_fmt(r.get('p99_vs_shipped'))} |")
+    if any(r["input"] == COLD_INPUT for r in model["rows"]):
+        flush = model.get("cold_cache") or {}
+        lines += ["", f"`{COLD_INPUT}`: the median complaint with the last-level cache flushed before every call (a "
+                  f"{flush.get('flush_mib')} MiB read; LLC {flush.get('llc_mib')} MiB), weights streamed from memory as on "
+                  "a board; backends interleaved round-robin. Paired × shipped (median over rounds of the per-round "
+                  "ratio): " + ", ".join(f"{r['backend']} t={r['threads']} {_fmt(r.get('p50_paired_vs_shipped'))}"
+                                          for r in model["rows"] if r["input"] == COLD_INPUT and r["backend"] != SHIPPED)]
     for r in model.get("failed", []):
         lines.append(f"\n{r['backend']} at {r['threads']} thread(s), {r['input']} ({r['tokens']} tokens): cannot run ({r['error']})")
     for name, why in model.get("skipped", {}).items():
@@ -170,7 +202,9 @@ def markdown(summary: dict[str, Any], model: dict[str, Any], service: dict[str, 
                   + ", ".join(f"{op} {ms} ms ({profile['top_ops_share'].get(op, 0):.0%})"
                               for op, ms in profile["top_ops_ms_per_inference"].items())]
     lines += ["", "## Headline", "", "| figure | value |", "|---|---|"]
-    for key in ("speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32", "floor_tokens", "floor_ms",
+    for key in ("speedup_vs_student_ort_fp32", "speedup_vs_student_pytorch_fp32", "speedup_vs_teacher_pytorch_fp32",
+                "speedup_cold_vs_student_ort_fp32", "speedup_cold_vs_student_pytorch_fp32", "speedup_cold_vs_teacher_pytorch_fp32",
+                "floor_tokens", "floor_ms",
                 "floor_bound", "fraction_of_floor", "floor_note", "floor_ms_int8_stored", "floor_ms_fp32_graph", "memory_bandwidth_gbs",
                 "compute_floor_ms_int8", "fraction_of_compute_floor_int8", "compute_floor_ms_fp32", "fraction_of_compute_floor_fp32",
                 "service_p99_ms", "service_max_rps", "rss_mb", "cold_start_s", "joules_per_inference", "joules_method"):

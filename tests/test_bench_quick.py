@@ -67,6 +67,12 @@ def test_summary_has_every_required_figure(quick_run):
     assert summary["speedup_vs_student_pytorch_fp32"] is None
     assert summary["speedup_vs_teacher_pytorch_fp32"] is None
     assert "--no-torch" in summary["skipped_backends"]["student_pytorch_fp32"]
+    # The cache-cold, interleaved pass ran and says what it flushed; a baseline not run has no speedup.
+    cold = summary["cache_cold"]
+    assert _positive(cold["backends"]["shipped_int8_ort"]["1"]["p50_ms"])
+    assert cold["backends"]["shipped_int8_ort"]["1"]["p50_paired_vs_shipped"] == 1.0
+    assert _positive(cold["flush"]["flush_mib"])
+    assert summary["speedup_cold_vs_teacher_pytorch_fp32"] is None
 
 
 def test_tiny_bundle_fallback_is_disclosed(quick_run):
