@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped_backends": model.get("skipped", {}),
         **report.speedups(backends),
         **report.cold_figures(model),
+        **report.cold_fraction_of_floor(model, floor_result, floor_tokens, same_graph=args.floor_graph is None),
         **roofline.headline(floor_result, ml_config.threads[0], floor_tokens, floor_p50),
         "floor_tokens": floor_tokens, "floor_graph": str(floor_graph), "floor_shipped_p50_ms": floor_p50,
         "shipped_op_profile": profile_result,

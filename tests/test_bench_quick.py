@@ -73,6 +73,7 @@ def test_summary_has_every_required_figure(quick_run):
     assert cold["backends"]["shipped_int8_ort"]["1"]["p50_paired_vs_shipped"] == 1.0
     assert _positive(cold["flush"]["flush_mib"])
     assert summary["speedup_cold_vs_teacher_pytorch_fp32"] is None
+    assert _positive(summary["fraction_of_floor_cold"])
 
 
 def test_tiny_bundle_fallback_is_disclosed(quick_run):
