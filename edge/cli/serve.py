@@ -64,8 +64,13 @@ class BackgroundLoad:
         return self._runtime
 
 
+def _refused(error: EdgeError) -> int:
+    print(f"edge-triage serve: {error.code}: {error.message}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
-    # Start-up makes ~10^5 long-lived objects (modules, the app, tables) and no garbage worth a
+    # Start-up makes ~50,000 long-lived objects (modules, the app, tables) and no garbage worth a
     # collection: the cyclic collector stays off until serving begins (serve() freezes what start-up
     # made, then collects only what requests make).
     gc.disable()
@@ -75,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config, overrides=overrides_from(args))
     except EdgeError as error:
-        print(f"edge-triage serve: {error.code}: {error.message}", file=sys.stderr)
-        return 2
+        return _refused(error)
     logging.getLogger("edge.serve").info("loading and warming model bundle %s", config.model_dir)
     # The model's own modules (numpy, onnxruntime, tokenizers) first, on this thread: imported from
     # both threads at once they wait on each other's import locks and the GIL, and nothing overlaps.
@@ -89,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         app = create_app(config, runtime=loading.result())
     except EdgeError as error:
-        print(f"edge-triage serve: {error.code}: {error.message}", file=sys.stderr)
-        return 2
+        return _refused(error)
     gc.enable()
     return serve(app, config)
