@@ -64,7 +64,7 @@ def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> 
     return max(sizes) if sizes else None
 
 
-def _available_bytes() -> int | None:
+def available_bytes() -> int | None:
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -97,7 +97,7 @@ def measure(threads: tuple[int, ...] = (1,), runs: int = 3, size_bytes: int | No
     """STREAM copy and triad at each thread count, on one set of arrays (allocating and touching
     gigabytes is most of the cost); the arrays are freed before returning."""
     llc = last_level_cache_bytes()
-    size = size_bytes or array_bytes(llc, _available_bytes())
+    size = size_bytes or array_bytes(llc, available_bytes())
     n = size // 8
     # np.full touches every page now, so first-touch page faults are not timed.
     a, b, c = np.full(n, 1.0), np.full(n, 2.0), np.full(n, 0.5)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bench.backends import SHIPPED, Backend
-from bench.bandwidth import _available_bytes, last_level_cache_bytes
+from bench.bandwidth import available_bytes, last_level_cache_bytes
 from bench.stats import summarize_ms
 
 FLUSH_MULTIPLE = 1.5          # the buffer read before each call, in last-level caches
@@ -44,7 +44,7 @@ class CacheFlusher:
     def __init__(self, llc_bytes: int | None = None) -> None:
         llc = llc_bytes or last_level_cache_bytes()
         wanted = int(FLUSH_MULTIPLE * llc) if llc else FLUSH_FALLBACK_BYTES
-        available = _available_bytes()
+        available = available_bytes()
         if available:
             wanted = min(wanted, int(available * FLUSH_MEMORY_SHARE))
         self.bytes = max(wanted, 1 << 20)
