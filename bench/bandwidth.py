@@ -65,6 +65,7 @@ def last_level_cache_bytes(root: str = "/sys/devices/system/cpu/cpu0/cache") -> 
 
 
 def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes (None where it cannot be read)."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
