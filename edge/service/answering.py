@@ -98,15 +98,15 @@ def answer_later(service: ServiceState, request: Request, then: Callable[[Answer
     if request.shed is None:
         raise ValueError("answer_later answers only requests refused at arrival: others wait for the model")
     results = _decide(service, request)
-    if service.audit is None:
-        then(_conclude(service, request, results))
-        return
 
     def committed(error: Exception | None) -> None:
         if error is not None:
             _audit_failed(error)
         then(_conclude(service, request, results))
 
+    if service.audit is None:
+        committed(None)
+        return
     try:
         service.audit.record_later([(case, result, request.source) for case, result in zip(request.cases, results)],
                                    committed)

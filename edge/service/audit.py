@@ -145,9 +145,7 @@ class AuditLog:
         return self._writer.failed
 
     def close(self) -> None:
-        if self._writer.closing:
-            return
-        self._writer.close()
+        self._writer.close()  # once; a second close (and the connection's second close) does nothing
         with self._lock:
             self._conn.close()  # the last connection to close checkpoints the rest
 

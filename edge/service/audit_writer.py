@@ -130,10 +130,6 @@ class GroupCommitWriter:
                        for ticket, _ in taken}
         self._run_continuations(taken, outcome.__getitem__)
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     def _failed(self, ticket: int) -> bool:
         return any(lo <= ticket <= hi for lo, hi in self._failed_batches)
 
