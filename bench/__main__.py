@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     floor_tokens = floor_result.get("median_tokens", inputs.median_length)
     # fraction_of_floor divides by the p50 of the same graph timed at the same length (roofline.py).
     floor_p50 = floor_result.get("by_threads", {}).get(str(ml_config.threads[0]), {}).get("shipped_p50_ms", {}).get(str(floor_tokens))
+    floor_head = roofline.headline(floor_result, ml_config.threads[0], floor_tokens, floor_p50)
+    cache_cold = report.cold_figures(model)
     normal = service.get("normal")
     sustained = service_level.max_sustained_rps(normal["levels"]) if normal else None
     summary: dict[str, Any] = {
@@ -207,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         "backends": backends,
         "skipped_backends": model.get("skipped", {}),
         **report.speedups(backends),
-        **report.cold_figures(model),
-        **report.cold_fraction_of_floor(model, floor_result, floor_tokens, same_graph=args.floor_graph is None),
-        **roofline.headline(floor_result, ml_config.threads[0], floor_tokens, floor_p50),
+        **cache_cold,
+        **report.cold_fraction_of_floor(cache_cold, floor_head["floor_ms"], same_graph=args.floor_graph is None),
+        **floor_head,
         "floor_tokens": floor_tokens, "floor_graph": str(floor_graph), "floor_shipped_p50_ms": floor_p50,
         "shipped_op_profile": profile_result,
         "shipped_compute": str(bundle.manifest.get("quantization", {}).get("activations", "unknown")),

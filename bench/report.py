@@ -7,8 +7,7 @@ from typing import Any
 from bench.backends import ORDER, SHIPPED, STUDENT_ORT_FP32, STUDENT_TORCH_FP32, TEACHER_TORCH_FP32
 from bench.model_level import COLD_INPUT
 
-BASELINES = ((STUDENT_ORT_FP32, "student_ort_fp32"), (STUDENT_TORCH_FP32, "student_pytorch_fp32"),
-             (TEACHER_TORCH_FP32, "teacher_pytorch_fp32"))
+BASELINES = (STUDENT_ORT_FP32, STUDENT_TORCH_FP32, TEACHER_TORCH_FP32)  # speedup_vs_<id>, speedup_cold_vs_<id>
 
 
 def _row(rows: list[dict[str, Any]], backend: str, threads: int, label: str) -> dict[str, Any] | None:
@@ -46,28 +45,27 @@ def cold_figures(model: dict[str, Any]) -> dict[str, Any]:
                                              "method": "the last-level cache flushed before every timed call; backends "
                                                        "round-robin, order rotated each round; speedup = median over "
                                                        "rounds of that backend's time / the shipped bundle's time"}}
-    for name, key in BASELINES:
-        paired = figures.get(name, {}).get("1", {}).get("p50_paired_vs_shipped")
-        result[f"speedup_cold_vs_{key}"] = paired
+    for name in BASELINES:
+        result[f"speedup_cold_vs_{name}"] = figures.get(name, {}).get("1", {}).get("p50_paired_vs_shipped")
     return result
 
 
-def cold_fraction_of_floor(model: dict[str, Any], floor: dict[str, Any], tokens: int, same_graph: bool) -> dict[str, Any]:
-    """The roofline floor over the shipped graph's cache-cold p50 at 1 thread: the regime the floor's
-    memory term describes (weights from DRAM). ``fraction_of_floor`` divides by a hot-loop p50,
-    which on a machine whose cache holds the weights is not bound by that term."""
-    row = next((r for r in model["rows"] if r["input"] == COLD_INPUT and r["backend"] == SHIPPED and r["threads"] == 1), None)
-    floor_ms = floor.get("by_threads", {}).get("1", {}).get("roofline", {}).get("as_loaded", {}).get(str(tokens), {}).get("floor_ms")
-    if not same_graph or row is None or not floor_ms or row["tokens"] != tokens:
+def cold_fraction_of_floor(cold: dict[str, Any], floor_ms: float | None, same_graph: bool) -> dict[str, Any]:
+    """The roofline floor (``roofline.headline``'s ``floor_ms``) over the shipped graph's cache-cold
+    p50 at 1 thread (``cold_figures``): the regime the floor's memory term describes (weights from
+    DRAM). ``fraction_of_floor`` divides by a hot-loop p50, which on a machine whose cache holds
+    the weights is not bound by that term."""
+    cold_p50 = cold.get("cache_cold", {}).get("backends", {}).get(SHIPPED, {}).get("1", {}).get("p50_ms")
+    if not same_graph or not floor_ms or not cold_p50:
         return {"fraction_of_floor_cold": None}
-    return {"fraction_of_floor_cold": round(floor_ms / row["p50_ms"], 4)}
+    return {"fraction_of_floor_cold": round(floor_ms / cold_p50, 4)}
 
 
 def speedups(backends: dict[str, Any]) -> dict[str, Any]:
     shipped = backends.get(SHIPPED)
     result: dict[str, Any] = {}
-    for name, key in ((STUDENT_ORT_FP32, "speedup_vs_student_ort_fp32"), (STUDENT_TORCH_FP32, "speedup_vs_student_pytorch_fp32"),
-                      (TEACHER_TORCH_FP32, "speedup_vs_teacher_pytorch_fp32")):
+    for name in BASELINES:
+        key = f"speedup_vs_{name}"
         other = backends.get(name)
         if not shipped or not other:
             result[key] = None
