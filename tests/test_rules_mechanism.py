@@ -16,3 +16,14 @@ from edge.clinical.rules import RULES_BY_ID
 ])
 def test_major_trauma_words(complaint: str, fires: bool) -> None:
     assert RULES_BY_ID["C-MAJOR-TRAUMA"].applies(parse_case({"complaint": complaint})) is fires
+
+
+@pytest.mark.parametrize("complaint", ["Motor vehicle accident, type of injury unspecified", "MVC, restrained driver",
+                                       "pedestrian struck by car"])
+def test_a_crash_alone_is_a_ktas_floor_not_an_esi_one(complaint: str) -> None:
+    """KTAS's "high-risk mechanism" modifier; ESI asks for loss of consciousness with the crash (ESI-2-049)."""
+    from edge.clinical.rules import evaluate
+
+    case = parse_case({"complaint": complaint})
+    assert "C-MAJOR-TRAUMA" in {f.id for f in evaluate(case, "ktas")}
+    assert not {f.id for f in evaluate(case, "esi") if f.level <= 2}

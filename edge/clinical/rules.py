@@ -124,10 +124,15 @@ RULES: tuple[SafetyRule, ...] = (
     SafetyRule("C-CHEST-RISK", 2, "Chest pain with a risk feature (age 40 or over, or abnormal vital sign).",
                "KTAS cardiovascular: chest pain, cardiac features",
                _chest_pain_with_risk),
+    # KTAS's first-order modifier "high-risk mechanism". ESI has no such blanket floor: its handbook
+    # sends a crash to level 2 only with loss of consciousness, and names penetrating wounds and falls
+    # from height (the ESI-2-049/050/080 rows below). On US visits (NHAMCS 2016-2019) "motor vehicle
+    # accident" alone was called level 1-2 by the nurse no more often than visits overall (12-16 %)
+    # and ended in critical care or death no more often (0.4-2.5 %), while taking about 2 % of all visits.
     SafetyRule("C-MAJOR-TRAUMA", 2, "Complaint suggests a high-risk mechanism of injury.",
                MODIFIERS_SOURCE + ": mechanism of injury",
                _words(r"fall from height|fell from|pedestrian|motor ?cycle|\bmvc\b|\bmva\b|motor vehicle (collision|accident|crash)|\btai\b|"
-                      r"traffic accident|car accident|gunshot|stab(bed| wound)?\b|crush(ed)? (injury|by|under)|ejected")),
+                      r"traffic accident|car accident|gunshot|stab(bed| wound)?\b|crush(ed)? (injury|by|under)|ejected"), ("ktas",)),
     # A resolved seizure is KTAS 3; an ongoing one shows in AVPU and fires the V-AVPU rules.
     SafetyRule("C-SEIZURE", 3, "Complaint reports a seizure.",
                "KTAS neurology: seizure",
@@ -143,6 +148,16 @@ RULES: tuple[SafetyRule, ...] = (
                _words(r"homicid|threatening to kill"), ("esi",)),
     SafetyRule("ESI-2-039", 2, "Sexual assault.", ESI_SOURCE.format("ESI-2-039"),
                _words(r"sexual(ly)? assault|\brape\b|\braped\b"), ("esi",)),
+    SafetyRule("ESI-2-050", 2, "Penetrating wound: stab or gunshot.", ESI_SOURCE.format("ESI-2-050, ESI-1-017"),
+               _words(r"\bstab(bed| wound)?\b|gunshot|\bgsw\b|\bshot (in|to|through) the\b|impaled|penetrating (injury|wound|trauma)"),
+               ("esi",)),
+    SafetyRule("ESI-2-080", 2, "Fall from height (a ladder, a roof, about 10 feet or more).", ESI_SOURCE.format("ESI-2-080"),
+               _words(r"\b(fall|fell)\w* (from|off) (a |the )?(height|ladder|roof|balcony|scaffold\w*|tree|"
+                      r"\d+ ?(ft|feet|foot|m|meters?|metres?)\b)"), ("esi",)),
+    SafetyRule("ESI-2-049", 2, "Motor vehicle crash with loss of consciousness.", ESI_SOURCE.format("ESI-2-049"),
+               _all(_words(r"\bmvc\b|\bmva\b|motor vehicle (collision|accident|crash)|car (accident|crash)|"
+                           r"traffic (accident|collision)|motor ?cycle (accident|crash|collision)"),
+                    _words(r"loss of consciousness|\bloc\b|unconscious|syncop|fainting|passed out|knocked out")), ("esi",)),
     SafetyRule("ESI-2-052", 2, "Vomiting blood or rectal bleeding with a fast heart rate (GI bleed).",
                ESI_SOURCE.format("ESI-2-023, ESI-2-052"),
                _all(_words(r"hematemesis|vomiting (of )?blood|coffee[- ]ground|melena|bright red blood per rectum|"
