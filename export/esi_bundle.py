@@ -42,7 +42,7 @@ def add(staging: Path, esi, fp32: Path, config, manifest: dict[str, Any]) -> dic
         "esi": {"output": "logits_esi", "outcome_output": "outcome_logit",
                 "calibration": {"temperature": esi.temperature, "method": "temperature scaling, NLL on NHAMCS 2019"},
                 "decision": esi.decision,
-                "evaluation": {"data": "NHAMCS 2020 (held out; heads trained 2016-2019), nurse-recorded ESI levels",
+                "evaluation": {"data": "NHAMCS 2020 (heads trained 2016-2019; its labels unread by the choice), nurse-recorded ESI levels",
                                "accuracy": test["accuracy"], "under_triage": test["under_triage"],
                                "critical_recall": test["critical_recall"], "critical_outcome": test["critical_outcome"],
                                "admitted_critical_recall": test["admitted"]["critical_recall"]}},
@@ -89,7 +89,7 @@ def _plot(staging: Path, report: dict[str, Any]) -> None:
     ax.axvline(0.25, color="grey", lw=0.8, ls="--")
     ax.set_xlabel("share of all visits called level 1-2 (alarm rate)")
     ax.set_ylabel("critical care or ED death: share at level 1-2")
-    ax.set_title("NHAMCS 2020 (held out), ESI scale")
+    ax.set_title("NHAMCS 2020 (labels unread by the choice), ESI scale")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
@@ -123,9 +123,10 @@ def markdown(report: dict[str, Any], gate: dict[str, Any]) -> str:
         f"Protocol: {report['protocol']}. Rows: {report['rows']}. Settings compared on 2019: "
         f"**{report['settings_compared']}** (2 knowledge switches × {report['settings_compared'] // 2} decision settings); "
         f"chosen: {chosen['switch']}, {chosen['decision']}, temperature {chosen['temperature']}, under the constraint "
-        f"that at most {100 * chosen['max_alarm_rate_2019']:.0f} % of 2019 visits are called level 1-2. "
-        "The 2020 figures below were computed once, after the choice.", "",
-        "## NHAMCS 2020, held out (truth: the level the hospital's triage nurse recorded)", "", head,
+        f"that at most {100 * chosen['max_alarm_rate']:.0f} % of 2019 visits, and of 2020 visits by their inputs alone, "
+        "are called level 1-2. The 2020 labels were read once, after the choice.", "",
+        f"History: {report['protocol_history']}", "",
+        "## NHAMCS 2020 (truth: the level the hospital's triage nurse recorded)", "", head,
         _row("**shipped path** (heads + decision + ESI rules)", report["test_2020"]),
         _row("model without the safety rules", report["test_2020_model_without_rules"]),
         _row("triage nurse (IMMEDR)", base["nurse"]),
