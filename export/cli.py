@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     study = sub.add_parser("finetune-study", help="does fine-tuning the encoder pay on NHAMCS? (2019 validation, JSON)")
     study.add_argument("--data", default=None)
     study.add_argument("--out", default=None)
+    ceiling = sub.add_parser("admission-ceiling",
+                             help="the most admitted level 1-2 visits any one head signal can catch per share of calls (2019, JSON)")
+    ceiling.add_argument("--data", default=None)
+    ceiling.add_argument("--out", default=None)
     return parser
 
 
@@ -56,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "finetune-study":
         from export import finetune_study
         return finetune_study.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
+    if args.command == "admission-ceiling":
+        from export import admission_ceiling
+        return admission_ceiling.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
     if args.command == "ablation":
         from export import knowledge_ablation
         return knowledge_ablation.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])

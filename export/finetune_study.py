@@ -16,26 +16,55 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge.clinical.features import encode_cases
+from export import esi_protocol, scale_heads
+from export.nhamcs_data import Rows
 
-def run(data: Path, layers: int = 2, epochs: int = 1, seed: int = 0, limit: int | None = None) -> dict[str, Any]:
+
+@dataclass
+class Study:
+    """NHAMCS 2016-2018 (train) and 2019 (valid), normalised as the runtime does, and the fp32
+    student encoder that embeds them."""
+
+    train: Rows
+    valid: Rows
+    names: list[str]
+    encoder: Any
+    tokenizer: Any
+    text: Any
+
+    def arrays(self, tag: str) -> tuple[esi_protocol.Arrays, esi_protocol.Arrays, float]:
+        """Both years as the ESI heads read them, embedded by the encoder as it is now."""
+        unique = sorted(set(self.train.texts) | set(self.valid.texts) | set(self.names))
+        vectors = dict(zip(unique, self.text.embed(unique, batch_size=128, desc=f"embed ({tag})")))
+        complaints = np.stack([vectors[n] for n in self.names])
+        train_pooled = np.stack([vectors[t] for t in self.train.texts])
+        scale = 1.0 / (float((train_pooled - train_pooled.mean(axis=0)).std()) or 1.0)
+
+        def arrays(r: Rows) -> esi_protocol.Arrays:
+            pooled = np.stack([vectors[t] for t in r.texts])
+            return esi_protocol.Arrays(pooled * scale, encode_cases([c.case for c in r.cases]),
+                                       scale_heads.complaint_similarity(pooled, complaints), r, esi_protocol.rule_floors(r.cases))
+
+        return arrays(self.train), arrays(self.valid), scale
+
+
+def study(data: Path, seed: int = 0, limit: int | None = None) -> Study:
     import torch
-    import torch.nn.functional as F
     from tokenizers import Tokenizer
-    from tqdm import tqdm
 
     from edge.clinical.abbreviations import Abbreviations, table_rows
-    from edge.clinical.features import encode_cases
-    from export import encoders, esi_protocol, modeling, scale_heads
+    from export import encoders, modeling
     from export.esi_build import ABBREVIATIONS_CSV, _normalise, complaint_names
-    from export.modeling import mean_pool
     from export.nhamcs_data import load_years, rows
     from export.teacher import TextEncoder
-    from export.train import seed_everything, warmup_linear
+    from export.train import seed_everything
 
     torch.set_num_threads(2)
     seed_everything(seed)
@@ -46,25 +75,32 @@ def run(data: Path, layers: int = 2, epochs: int = 1, seed: int = 0, limit: int 
     if limit:  # a seeded sample keeps all years and levels in proportion
         pick = np.random.default_rng(seed).choice(len(train.cases), size=min(limit, len(train.cases)), replace=False)
         train.cases = [train.cases[i] for i in sorted(pick)]
-    names = complaint_names(data)
     source = encoders.student()
     encoder = modeling.load_encoder(source.path)
     tokenizer = Tokenizer.from_file(str(source.path / "tokenizer.json"))
-    text = TextEncoder(encoder, tokenizer, 0, "[PAD]", 32)
+    return Study(train, valid, complaint_names(data), encoder, tokenizer, TextEncoder(encoder, tokenizer, 0, "[PAD]", 32))
 
-    def arrays(r, vectors: dict[str, np.ndarray], complaints: np.ndarray, scale: float) -> esi_protocol.Arrays:
-        pooled = np.stack([vectors[t] for t in r.texts])
-        return esi_protocol.Arrays(pooled * scale, encode_cases([c.case for c in r.cases]),
-                                   scale_heads.complaint_similarity(pooled, complaints), r, esi_protocol.rule_floors(r.cases))
+
+def frozen_arrays(data: Path, seed: int = 0) -> tuple[esi_protocol.Arrays, esi_protocol.Arrays]:
+    """2016-2018 and 2019 embedded by the frozen student, as the shipped ESI heads read them."""
+    train, valid, _ = study(data, seed).arrays("frozen")
+    return train, valid
+
+
+def run(data: Path, layers: int = 2, epochs: int = 1, seed: int = 0, limit: int | None = None) -> dict[str, Any]:
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    from export.modeling import mean_pool
+    from export.train import warmup_linear
+
+    setup = study(data, seed, limit)
+    train, encoder, tokenizer = setup.train, setup.encoder, setup.tokenizer
 
     def evaluate(tag: str) -> dict[str, Any]:
-        unique = sorted(set(train.texts) | set(valid.texts) | set(names))
-        vectors = dict(zip(unique, text.embed(unique, batch_size=128, desc=f"embed ({tag})")))
-        complaints = np.stack([vectors[n] for n in names])
-        pooled = np.stack([vectors[t] for t in train.texts])
-        scale = 1.0 / (float((pooled - pooled.mean(axis=0)).std()) or 1.0)
-        chosen = esi_protocol.choose(arrays(train, vectors, complaints, scale), arrays(valid, vectors, complaints, scale),
-                                     scale_heads.ScaleHeadConfig(seed=seed))
+        train_arrays, valid_arrays, scale = setup.arrays(tag)
+        chosen = esi_protocol.choose(train_arrays, valid_arrays, scale_heads.ScaleHeadConfig(seed=seed))
         card = chosen["validation"]
         scales[tag] = scale
         return {"chosen": {k: v for k, v in chosen["decision"].items() if k != "cost_matrix"}, "switch": chosen["switch"],
