@@ -138,6 +138,7 @@ def run(root: Path, embedder: GraphEmbedder, seed: int, limit_per_year: int | No
     card = esi_protocol.scorecard(levels, test.rows)
     model_only = esi_protocol.final_levels(logits, outcome, chosen["temperature"], chosen["decision"],
                                            np.full(len(levels), 6))
+    kiosk = kiosk_levels(model, test, chosen)
     progress("ESI: baselines on 2020")
     baselines = esi_baselines.run(train_valid, test, card["under_triage"])
     curve = outcome_curve(logits, outcome, chosen, test)
@@ -157,6 +158,7 @@ def run(root: Path, embedder: GraphEmbedder, seed: int, limit_per_year: int | No
         "validation_2019": chosen["validation"],
         "test_2020": card,
         "test_2020_model_without_rules": esi_protocol.scorecard(model_only, test.rows),
+        "test_2020_kiosk": esi_protocol.scorecard(kiosk, test.rows),
         "baselines_2020": baselines,
         "ablation_2019": ablation,
         "subgroups_2020": esi_protocol.subgroups(levels, test.rows),
@@ -166,6 +168,18 @@ def run(root: Path, embedder: GraphEmbedder, seed: int, limit_per_year: int | No
     }
     return EsiResult(final, text_scale, names, complaint_vectors, chosen["decision"], chosen["temperature"], report,
                      abbreviation_rows, rfv_labels, test)
+
+
+def kiosk_levels(model: scale_heads.ScaleHeads, test: esi_protocol.Arrays, chosen: dict[str, Any]) -> np.ndarray:
+    """The shipped path on what the kiosk sends (complaint, age, sex, pain): the other fields
+    removed from each visit before the features and the rules read it. The ESI heads learned on
+    full rows only, so this is the price of the kiosk on US visits, not a tuned view."""
+    from export.augment import KIOSK, view
+
+    cases = view([c.case for c in test.rows.cases], KIOSK)
+    logits, outcome = scale_heads.predict(model, test.pooled, encode_cases(cases), test.similarity)
+    return esi_protocol.final_levels(logits, outcome, chosen["temperature"], chosen["decision"],
+                                     esi_protocol.case_floors(cases))
 
 
 def outcome_curve(logits: np.ndarray, outcome: np.ndarray, chosen: dict[str, Any], test: esi_protocol.Arrays) -> list[dict[str, Any]]:

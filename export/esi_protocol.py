@@ -71,8 +71,14 @@ def final_levels(level_logits: np.ndarray, outcome_logit: np.ndarray, temperatur
     return np.minimum(levels, floors)
 
 
+def case_floors(cases: Sequence, scale: str = "esi") -> np.ndarray:
+    """The safety rules' level for each ``TriageCase`` (6: none fired)."""
+    return np.asarray([rules.rules_level(rules.evaluate(c, scale)) or 6 for c in cases], dtype=np.int64)
+
+
 def rule_floors(cases: Sequence, scale: str = "esi") -> np.ndarray:
-    return np.asarray([rules.rules_level(rules.evaluate(c.case, scale)) or 6 for c in cases], dtype=np.int64)
+    """``case_floors`` of labelled cases."""
+    return case_floors([c.case for c in cases], scale)
 
 
 def scorecard(levels: np.ndarray, rows: Rows) -> dict[str, Any]:

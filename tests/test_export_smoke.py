@@ -139,6 +139,10 @@ def test_smoke_bundle_answers_in_both_scales(smoke_bundle: tuple[Path, dict], da
         assert name in manifest["files"], name
     report = manifest["evaluation"]["esi"]
     assert report["settings_compared"] > 1 and "test_2020" in report and report["baselines_2020"]["nurse"]
+    assert report["test_2020_kiosk"]["critical_outcome"]["visits"] == report["test_2020"]["critical_outcome"]["visits"]
+    tried = json.loads((out / "esi_settings_2019.json").read_text(encoding="utf-8"))
+    assert all(t["alarm_newest_inputs"] is not None for t in tried)  # the cap read 2020's inputs too
+    assert "kiosk view" in (out / "REPORT_ESI.md").read_text(encoding="utf-8")
     assert result["esi"]["int8_gate"]["n"] > 0
     model = TriageModel.load(out)
     case = TriageCase(complaint="CP, SOB", age=70, hr=120)
