@@ -129,8 +129,7 @@ def markdown(report: dict[str, Any], gate: dict[str, Any]) -> str:
         "## NHAMCS 2020 (truth: the level the hospital's triage nurse recorded)", "", head,
         _row("**shipped path** (heads + decision + ESI rules)", report["test_2020"]),
         _row("model without the safety rules", report["test_2020_model_without_rules"]),
-        *([_row("shipped path, kiosk view (complaint, age, sex, pain only)", report["test_2020_kiosk"])]
-          if "test_2020_kiosk" in report else []),
+        _row("shipped path, kiosk view (complaint, age, sex, pain only)", report["test_2020_kiosk"]),
         _row("triage nurse (IMMEDR)", base["nurse"]),
         _row("gradient boosting, structured + reason-for-visit labels (argmax)", base["gradient_boosting"]["argmax"]),
         _point_row("gradient boosting at the shipped path's under-triage", base["gradient_boosting"]["at_model_under_triage"]),

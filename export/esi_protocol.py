@@ -52,7 +52,7 @@ class Arrays:
     features: np.ndarray
     similarity: np.ndarray
     rows: Rows
-    floors: np.ndarray
+    floors: np.ndarray  # as in Inputs
 
     @property
     def inputs(self) -> Inputs:
