@@ -136,7 +136,9 @@ def choose(train: Arrays, valid: Arrays, base: scale_heads.ScaleHeadConfig, newe
                 best = (_objective(card), name, config, decision, temperature, card)
         if progress:
             progress(name)
-    assert best is not None, "no setting met the alarm-rate constraint on the validation year"
+    if best is None:
+        raise ValueError(f"no setting calls at most {MAX_ALARM_RATE:.0%} of visits level 1-2 on the validation year"
+                         + (" and the newest year's inputs" if newest is not None else ""))
     _, name, config, decision, temperature, card = best
     return {"switch": name, "config": config, "decision": decision, "temperature": temperature,
             "validation": card, "settings_compared": len(tried), "tried": tried}
