@@ -149,7 +149,7 @@ RULES: tuple[SafetyRule, ...] = (
     SafetyRule("ESI-2-039", 2, "Sexual assault.", ESI_SOURCE.format("ESI-2-039"),
                _words(r"sexual(ly)? assault|\brape\b|\braped\b"), ("esi",)),
     SafetyRule("ESI-2-050", 2, "Penetrating wound: stab or gunshot.", ESI_SOURCE.format("ESI-2-050, ESI-1-017"),
-               _words(r"\bstab(bed| wound)?\b|gunshot|\bgsw\b|\bshot (in|to|through) the\b|impaled|penetrating (injury|wound|trauma)"),
+               _words(r"\bstab(bed| wound)?\b|gunshot|\bgsw\b|\b(was|been|got|gotten|being) shot\b|impaled|penetrating (injury|wound|trauma)"),
                ("esi",)),
     SafetyRule("ESI-2-080", 2, "Fall from height (a ladder, a roof, about 10 feet or more).", ESI_SOURCE.format("ESI-2-080"),
                _words(r"\b(fall|fell)\w* (from|off) (a |the )?(height|ladder|roof|balcony|scaffold\w*|tree|"
