@@ -152,8 +152,9 @@ RULES: tuple[SafetyRule, ...] = (
                _words(r"\bstab(bed| wound)?\b|gunshot|\bgsw\b|\b(was|been|got|gotten|being) shot\b|impaled|penetrating (injury|wound|trauma)"),
                ("esi",)),
     SafetyRule("ESI-2-080", 2, "Fall from height (a ladder, a roof, about 10 feet or more).", ESI_SOURCE.format("ESI-2-080"),
+               # the handbook's case is ~10 ft: a number must reach 10 feet or 3 metres
                _words(r"\b(fall|fell)\w* (from|off) (a |the )?(height|ladder|roof|balcony|scaffold\w*|tree|"
-                      r"\d+ ?(ft|feet|foot|m|meters?|metres?)\b)"), ("esi",)),
+                      r"[1-9]\d+ ?(ft|feet|foot)\b|([3-9]|[1-9]\d+) ?(m|meters?|metres?)\b)"), ("esi",)),
     SafetyRule("ESI-2-049", 2, "Motor vehicle crash with loss of consciousness.", ESI_SOURCE.format("ESI-2-049"),
                _all(_words(r"\bmvc\b|\bmva\b|motor vehicle (collision|accident|crash)|car (accident|crash)|"
                            r"traffic (accident|collision)|motor ?cycle (accident|crash|collision)"),
