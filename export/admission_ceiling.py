@@ -2,10 +2,11 @@
 
 The ESI issue asks for level 1-2 recall ≥ 0.85 on admitted visits while at most 25 % of all visits
 are called level 1-2. This study asks whether the signals the heads have could reach it at all:
-heads trained on NHAMCS 2016-2018 (frozen student encoder, as shipped), and beside them a head
-trained on *hospital admission* as its target. On the 2019 validation year the visits the ESI rules
-send to level 1-2 are kept, and the rest of the budget goes to the highest-ranked visits by each
-signal (P(level 1-2), the outcome head, the admission head, their products). A ranking is the
+heads trained on NHAMCS 2016-2018 (the frozen student encoder in fp32; the bundle ships its int8
+copy), and beside them a head trained on *hospital admission* as its target. On the 2019
+validation year the visits the ESI rules send to level 1-2 are kept, and the rest of the budget
+goes to the highest-ranked visits by each signal (P(level 1-2), the outcome head, the admission
+head, their products). A ranking is the
 best any threshold on that signal can do, so its recall at a share is a ceiling for the signal.
 2020 is not touched. Writes one JSON object.
 """

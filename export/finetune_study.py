@@ -18,13 +18,19 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.clinical.features import encode_cases
 from export import esi_protocol, scale_heads
 from export.nhamcs_data import Rows
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from torch import nn
+
+    from export.teacher import TextEncoder
 
 
 @dataclass
@@ -35,9 +41,9 @@ class Study:
     train: Rows
     valid: Rows
     names: list[str]
-    encoder: Any
-    tokenizer: Any
-    text: Any
+    encoder: nn.Module
+    tokenizer: Tokenizer
+    text: TextEncoder  # the encoder above, with the tokenizer and padding
 
     def arrays(self, tag: str) -> tuple[esi_protocol.Arrays, esi_protocol.Arrays, float]:
         """Both years as the ESI heads read them, embedded by the encoder as it is now."""

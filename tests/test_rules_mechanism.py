@@ -3,7 +3,7 @@
 import pytest
 
 from edge.clinical.case import parse_case
-from edge.clinical.rules import RULES_BY_ID
+from edge.clinical.rules import RULES_BY_ID, evaluate
 
 
 @pytest.mark.parametrize("complaint, fires", [
@@ -22,8 +22,6 @@ def test_major_trauma_words(complaint: str, fires: bool) -> None:
                                        "pedestrian struck by car"])
 def test_a_crash_alone_is_a_ktas_floor_not_an_esi_one(complaint: str) -> None:
     """KTAS's "high-risk mechanism" modifier; ESI asks for loss of consciousness with the crash (ESI-2-049)."""
-    from edge.clinical.rules import evaluate
-
     case = parse_case({"complaint": complaint})
     assert "C-MAJOR-TRAUMA" in {f.id for f in evaluate(case, "ktas")}
     assert not {f.id for f in evaluate(case, "esi") if f.level <= 2}
