@@ -8,7 +8,7 @@ Gradient boosting and the regression pick their operating point the way the ship
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -46,12 +46,13 @@ def at_under_triage(points: list[dict[str, Any]], under: float) -> dict[str, Any
     return max(feasible, key=lambda p: (p["under_triage"], p["critical_recall"]))
 
 
-def gradient_boosting(train: Arrays, valid: Arrays, seed: int = 0) -> np.ndarray:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def reason_code_design(train: Arrays) -> Callable[[Arrays], np.ndarray]:
+    """Structured features + one indicator per CDC reason-for-visit label seen in ``train``."""
     from sklearn.preprocessing import MultiLabelBinarizer
 
     binarizer = MultiLabelBinarizer(sparse_output=False)
     binarizer.fit(_reason_labels(train))
+
     def design(a: Arrays) -> np.ndarray:
         import warnings
 
@@ -59,6 +60,13 @@ def gradient_boosting(train: Arrays, valid: Arrays, seed: int = 0) -> np.ndarray
             warnings.simplefilter("ignore")  # labels unseen in training are simply absent
             codes = binarizer.transform(_reason_labels(a)).astype(np.float32)
         return np.hstack([a.features, codes])
+    return design
+
+
+def gradient_boosting(train: Arrays, valid: Arrays, seed: int = 0) -> np.ndarray:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    design = reason_code_design(train)
     model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.1, random_state=seed)
     model.fit(design(train), train.rows.levels)
     return model.predict_proba(design(valid))
