@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the most admitted level 1-2 visits any one head signal can catch per share of calls (2019, JSON)")
     ceiling.add_argument("--data", default=None)
     ceiling.add_argument("--out", default=None)
+    spread = sub.add_parser("seed-spread", help="how far the KTAS out-of-fold figures move with the head's seed alone (JSON)")
+    spread.add_argument("--data", default=None)
+    spread.add_argument("--seeds", type=int, default=5)
+    spread.add_argument("--out", default=None)
     return parser
 
 
@@ -63,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "admission-ceiling":
         from export import admission_ceiling
         return admission_ceiling.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
+    if args.command == "seed-spread":
+        from export import seed_spread
+        return seed_spread.main([*(["--data", args.data] if args.data else []), "--seeds", str(args.seeds),
+                                 *(["--out", args.out] if args.out else [])])
     if args.command == "ablation":
         from export import knowledge_ablation
         return knowledge_ablation.main([*(["--data", args.data] if args.data else []), *(["--out", args.out] if args.out else [])])
