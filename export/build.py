@@ -124,7 +124,7 @@ def _augmented(corpus: Corpus, train_idx: np.ndarray, config: BuildConfig, seed:
     return train_idx[sources], features
 
 
-def _fit_teacher(setup: Setup, config: BuildConfig, corpus: Corpus, train_idx: np.ndarray, seed: int):
+def fit_fold_teacher(setup: Setup, config: BuildConfig, corpus: Corpus, train_idx: np.ndarray, seed: int):
     rows, aug_features = _augmented(corpus, train_idx, config, seed)
     index = np.concatenate([train_idx, rows])
     features = np.concatenate([corpus.features[train_idx], aug_features])
@@ -132,7 +132,7 @@ def _fit_teacher(setup: Setup, config: BuildConfig, corpus: Corpus, train_idx: n
                        replace(config.teacher_head, seed=seed))
 
 
-def _student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rfv_embeddings: np.ndarray,
+def student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rfv_embeddings: np.ndarray,
                   train_idx: np.ndarray, seed: int, desc: str):
     """Distil one student from ``teacher`` on the labelled ``train_idx`` rows (plus masked copies,
     which keep their full row's soft target) and a transfer set."""
@@ -167,7 +167,7 @@ def _student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rf
     return fit_student(setup.student, texts, all_features, labels, soft, plan, desc=desc)
 
 
-def _encode_ids(setup: Setup, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def encode_ids(setup: Setup, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     tokenizer = setup.student.tokenizer()
     tokenizer.enable_truncation(max_length=max_len)
     tokenizer.enable_padding(pad_id=setup.student.pad_id, pad_token=setup.student.pad_token)
@@ -192,7 +192,7 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
     features = corpus.features
     repeats = max(config.teacher_repeats, config.student_repeats)
     folds = list(stratified_folds(corpus.labels, config.n_splits, repeats, config.seed))
-    ids, mask = _encode_ids(setup, corpus.texts, config.max_seq_len)
+    ids, mask = encode_ids(setup, corpus.texts, config.max_seq_len)
     teacher_oof = np.zeros((config.teacher_repeats, n, 5))
     student = {k: np.zeros((config.student_repeats, n, 5)) for k in ("torch", "fp32", "int8")}
     alternatives = {k: np.zeros((config.student_repeats, n, 5)) for k in config.compare_recipes}
@@ -202,13 +202,13 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
     with stages.stage("teacher CV"):
         teachers = {}
         for fold in tqdm([f for f in folds if f.repeat < config.teacher_repeats], desc="teacher folds", leave=False):
-            teacher = _fit_teacher(setup, config, corpus, fold.train, config.seed + fold.fold)
+            teacher = fit_fold_teacher(setup, config, corpus, fold.train, config.seed + fold.fold)
             teacher_oof[fold.repeat, fold.test] = teacher.logits(setup.teacher_embeddings[fold.test], features[fold.test])
             teachers[(fold.repeat, fold.fold)] = teacher
     with stages.stage("student CV (distil, export, int8)"):
         for fold in tqdm([f for f in folds if f.repeat < config.student_repeats], desc="student folds"):
-            teacher = teachers.get((fold.repeat, fold.fold)) or _fit_teacher(setup, config, corpus, fold.train, config.seed)
-            model = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train,
+            teacher = teachers.get((fold.repeat, fold.fold)) or fit_fold_teacher(setup, config, corpus, fold.train, config.seed)
+            model = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train,
                                   config.seed + 100 * fold.repeat + fold.fold, f"student r{fold.repeat}f{fold.fold}")
             test_texts = [corpus.texts[int(i)] for i in fold.test]
             student["torch"][fold.repeat, fold.test] = fused_logits(
@@ -260,7 +260,7 @@ def build(config: BuildConfig) -> dict[str, Any]:
             # Calibration for the recipes that measure activations (unlabelled texts: ranges and
             # second moments only): CDC's reason-for-visit labels; without the NHAMCS files, the
             # complaint texts.
-            calibration = _encode_ids(setup, corpus.rfv_texts or corpus.texts, config.max_seq_len)
+            calibration = encode_ids(setup, corpus.rfv_texts or corpus.texts, config.max_seq_len)
             graphs = encoder_export.prepare(setup.student.make_encoder(), work / "encoder", config.recipe,
                                             config.compare_recipes, calibration)
             # The heads learn on the int8 encoder's vectors: the int8 graph is the model training optimizes.
@@ -270,8 +270,8 @@ def build(config: BuildConfig) -> dict[str, Any]:
         with stages.stage("calibration and decision"):
             chosen = calibrate_and_decide(corpus, cv, config)
         with stages.stage("final teacher and student"):
-            teacher = _fit_teacher(setup, config, corpus, np.arange(len(corpus.labels)), config.seed)
-            final = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, np.arange(len(corpus.labels)),
+            teacher = fit_fold_teacher(setup, config, corpus, np.arange(len(corpus.labels)), config.seed)
+            final = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, np.arange(len(corpus.labels)),
                                   config.seed, "student final")
             final_graphs = _encoder_graphs_for(final, graphs, config, work / "final-encoder")
             embedder = setup.student.embedder if final_graphs is graphs else GraphEmbedder(

@@ -57,7 +57,7 @@ def run(data: Path, seeds: int = 5) -> dict[str, Any]:
     from tqdm import tqdm
 
     from export import calibrate, encoder_export, esi_build
-    from export.build import BuildConfig, _encode_ids, _fit_teacher, _student_fold, normalised_corpus
+    from export.build import BuildConfig, encode_ids, fit_fold_teacher, student_fold, normalised_corpus
     from export.cv import stratified_folds
     from export.data import load_corpus
     from export.graph_embedder import GraphEmbedder
@@ -72,7 +72,7 @@ def run(data: Path, seeds: int = 5) -> dict[str, Any]:
         config = replace(config, prune_extra=esi_build.prune_texts(data))
     setup = real_setup(config, corpus)
     with tempfile.TemporaryDirectory(prefix="edge-seed-spread-") as work:
-        calibration = _encode_ids(setup, corpus.rfv_texts or corpus.texts, config.max_seq_len)
+        calibration = encode_ids(setup, corpus.rfv_texts or corpus.texts, config.max_seq_len)
         graphs = encoder_export.prepare(setup.student.make_encoder(), Path(work) / "encoder", config.recipe, {}, calibration)
         embedder = GraphEmbedder(graphs.int8, setup.student.tokenizer_json, setup.student.pad_id,
                                  setup.student.pad_token, config.max_seq_len, config.threads)
@@ -82,10 +82,10 @@ def run(data: Path, seeds: int = 5) -> dict[str, Any]:
         folds = list(stratified_folds(corpus.labels, config.n_splits, config.student_repeats, config.seed))
         logits = np.zeros((seeds, config.student_repeats, n, 5))
         for fold in tqdm(folds, desc="folds"):
-            teacher = _fit_teacher(setup, config, corpus, fold.train, config.seed + fold.fold)  # as the build's
+            teacher = fit_fold_teacher(setup, config, corpus, fold.train, config.seed + fold.fold)  # as the build's
             for offset in range(seeds):
                 seed = config.seed + 100 * fold.repeat + fold.fold + SEED_STRIDE * offset
-                model = _student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train, seed,
+                model = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train, seed,
                                       f"r{fold.repeat}f{fold.fold} seed+{offset}")
                 logits[offset, fold.repeat, fold.test] = head_logits(
                     model.head, pooled[fold.test] * model.text_scale, corpus.features[fold.test])
