@@ -117,6 +117,8 @@ def write(staging: Path, config, setup, corpus, cv, chosen, recipe, fp32_path: P
         # The operating point above is chosen on the same folds that report it (optimistic); this
         # one scores each fold at the point chosen on the other folds.
         "operating_point_nested": chosen.get("nested"),
+        # How far the two figures above move with the fusion head's seed alone (export.seed_spread).
+        "seed_spread": chosen.get("seed_spread"),
     }
     write_manifest(staging, manifest)
     in_sample = _in_sample_check(staging, corpus)

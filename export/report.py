@@ -132,6 +132,7 @@ def write_markdown(staging: Path, result: dict[str, Any]) -> None:
               f"{op['critical_recall']:.3f}, QWK {op['qwk']:.3f}. Targets (under-triage ≤ 0.10, accuracy ≥ 0.68, "
               f"critical recall ≥ 0.80): **{'met' if op['meets_targets'] else 'NOT met'}**.", "",
               *_nested_lines(ev.get("operating_point_nested")),
+              *_seed_spread_lines(ev.get("seed_spread")),
               "![confusion](confusion_matrix.png) ![reliability](reliability_diagram.png)", "",
               f"Calibration: ECE (10 bins) {result['calibration'].get('ece_10_bins')}.", "",
               "## int8 vs fp32 (out-of-fold, same decision and rules)", "",
@@ -213,6 +214,21 @@ def _nested_lines(nested: dict[str, Any] | None) -> list[str]:
             f"under-triage {t['under_triage']['mean']:.3f} ± {t['under_triage']['sd']:.3f}, critical recall "
             f"{t['critical_recall']['mean']:.3f} ± {t['critical_recall']['sd']:.3f}. The model's own settings "
             "(augmentation fraction, recipe, head sizes) were compared on these folds too and are not nested.", ""]
+
+
+def _seed_spread_lines(spread: dict[str, Any] | None) -> list[str]:
+    if not spread:
+        return []
+    def span(where: str, key: str) -> str:
+        t = spread["spread"][where][key]
+        return f"{t['min']:.3f}-{t['max']:.3f} (median {t['median']:.3f})"
+    return [f"Seed spread: the same folds and int8 encoder with {spread['seeds']} seeds for the fusion head (the "
+            f"shipped one among them). Chosen on the folds: accuracy {span('operating_point', 'accuracy')}, under-triage "
+            f"{span('operating_point', 'under_triage')}, critical recall {span('operating_point', 'critical_recall')}; "
+            f"{spread['spread']['seeds_meeting_targets']} of {spread['seeds']} meet the targets. Nested: accuracy "
+            f"{span('nested', 'accuracy')}, under-triage {span('nested', 'under_triage')}, critical recall "
+            f"{span('nested', 'critical_recall')}. A difference smaller than the first spread is the head's seed, "
+            "not the model.", ""]
 
 
 def latency(setup, staging: Path, corpus, config) -> dict[str, Any]:

@@ -82,6 +82,28 @@ def test_smoke_build_writes_a_bundle_the_runtime_verifies(smoke_bundle: tuple[Pa
     assert "| total |" in (out / "REPORT.md").read_text(encoding="utf-8")
 
 
+def test_smoke_report_states_how_far_the_head_seed_moves_the_figures(tmp_path: Path, data_root: Path,
+                                                                     smoke_bundle: tuple[Path, dict]) -> None:
+    from dataclasses import replace
+
+    from export.build import build, smoke_config
+
+    # The smoke plan fine-tunes its encoder, where a head-only spread would not be the same model:
+    # it states none. The shipped plan keeps the encoder frozen; a frozen smoke build states one.
+    assert verify(smoke_bundle[0]).manifest["evaluation"]["seed_spread"] is None
+    config = smoke_config(tmp_path / "frozen", data_root)
+    out = config.out
+    build(replace(config, plan=replace(config.plan, finetune=False), esi=False))
+    evaluation = verify(out).manifest["evaluation"]
+    spread = evaluation["seed_spread"]
+    assert spread["seeds"] == 2 and [s["seed_offset"] for s in spread["per_seed"]] == [0, 1]
+    # offset 0 is the shipped head: its point is the one the report states
+    assert spread["per_seed"][0]["operating_point"]["accuracy"] == evaluation["operating_point"]["accuracy"]
+    low, high = spread["spread"]["operating_point"]["accuracy"]["min"], spread["spread"]["operating_point"]["accuracy"]["max"]
+    assert low <= evaluation["operating_point"]["accuracy"] <= high
+    assert "Seed spread: the same folds and int8 encoder with 2 seeds" in (out / "REPORT.md").read_text(encoding="utf-8")
+
+
 def test_smoke_graph_is_int8_and_matches_the_contract(smoke_bundle: tuple[Path, dict]) -> None:
     import onnx
 
