@@ -22,7 +22,7 @@ import torch
 from edge.clinical.features import N_FEATURES, encode_cases
 from export import (augment, calibrate, encoder_export, esi_build, esi_bundle, int8_gate, multiscale, onnx_export,
                     quantization_recipe, seed_spread)
-from export.cv import DEFAULT_SEED, fold_table, stratified_folds
+from export.cv import DEFAULT_SEED, Fold, fold_table, stratified_folds
 from export.data import Corpus, data_root, load_corpus, transfer_cases
 from export.models_setup import Setup, real_setup, smoke_setup
 from export.stages import Stages
@@ -116,6 +116,19 @@ def normalised_corpus(corpus: Corpus, root: Path) -> Corpus:
     return replace(corpus, cases=cases)
 
 
+def prepared_corpus(config: BuildConfig, root: Path) -> tuple[Corpus, BuildConfig, bool]:
+    """The KTAS rows as the runtime reads them and the config that goes with them: where the
+    shorthand table is present the complaints are expanded (the runtime expands before tokenizing,
+    so this applies whether or not the build adds the ESI heads) and the pruned vocabulary must keep
+    every text the ESI heads read. The flag says whether the texts were expanded."""
+    corpus = load_corpus(root, config.limit)
+    normalised = esi_build.knowledge_paths(root)["abbreviations"].is_file()
+    if normalised:
+        corpus = normalised_corpus(corpus, root)
+        config = replace(config, prune_extra=esi_build.prune_texts(root))
+    return corpus, config, normalised
+
+
 def _cases_at(cases: list, index: np.ndarray) -> list:
     return [cases[int(i)] for i in index]
 
@@ -170,6 +183,21 @@ def student_fold(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, rfv
     return fit_student(setup.student, texts, all_features, labels, soft, plan, desc=desc)
 
 
+def fold_seed(config: BuildConfig, fold: Fold, offset: int = 0) -> int:
+    """The seed of a fold's student; ``offset`` > 0: the same fold with another head seed (export.seed_spread)."""
+    return config.seed + 100 * fold.repeat + fold.fold + seed_spread.SEED_STRIDE * offset
+
+
+def head_seed_logits(setup: Setup, config: BuildConfig, corpus: Corpus, teacher, fold: Fold, pooled: np.ndarray,
+                     offset: int) -> np.ndarray:
+    """The fold's student trained with head seed ``offset`` (0: the build's own) on the frozen
+    encoder, scored on the fold's held-out rows from their int8 pooled vectors (``pooled``: every
+    corpus text, in corpus order)."""
+    model = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train, fold_seed(config, fold, offset),
+                         f"student r{fold.repeat}f{fold.fold} seed+{offset}")
+    return head_logits(model.head, pooled[fold.test] * model.text_scale, corpus.features[fold.test])
+
+
 def encode_ids(setup: Setup, texts: list[str], max_len: int) -> tuple[np.ndarray, np.ndarray]:
     tokenizer = setup.student.tokenizer()
     tokenizer.enable_truncation(max_length=max_len)
@@ -214,14 +242,10 @@ def run_cv(setup: Setup, config: BuildConfig, corpus: Corpus, stages: Stages, wo
     with stages.stage("student CV (distil, export, int8)"):
         for fold in tqdm([f for f in folds if f.repeat < config.student_repeats], desc="student folds"):
             teacher = teachers.get((fold.repeat, fold.fold)) or fit_fold_teacher(setup, config, corpus, fold.train, config.seed)
-            model = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train,
-                                  config.seed + 100 * fold.repeat + fold.fold, f"student r{fold.repeat}f{fold.fold}")
+            model = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train, fold_seed(config, fold),
+                                 f"student r{fold.repeat}f{fold.fold}")
             for offset in range(1, spread_heads + 1):  # the same fold, only the head's seed changes
-                other = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train,
-                                     config.seed + 100 * fold.repeat + fold.fold + seed_spread.SEED_STRIDE * offset,
-                                     f"student r{fold.repeat}f{fold.fold} seed+{offset}")
-                spread[offset - 1, fold.repeat, fold.test] = head_logits(
-                    other.head, pooled[fold.test] * other.text_scale, features[fold.test])
+                spread[offset - 1, fold.repeat, fold.test] = head_seed_logits(setup, config, corpus, teacher, fold, pooled, offset)
             test_texts = [corpus.texts[int(i)] for i in fold.test]
             student["torch"][fold.repeat, fold.test] = fused_logits(
                 model, setup.student.tokenizer(), setup.student.pad, test_texts, features[fold.test], config.max_seq_len)
@@ -257,15 +281,9 @@ def build(config: BuildConfig) -> dict[str, Any]:
         work.mkdir()
         staging.mkdir()
         with stages.stage("data"):
-            corpus = load_corpus(data_root(config.data), config.limit)
             root = data_root(config.data)
+            corpus, config, normalised = prepared_corpus(config, root)
             esi_ready = config.esi and esi_available(root)
-            # The shorthand table shapes every scale's text (the runtime expands before tokenizing),
-            # so it applies whether or not this build adds the ESI heads.
-            normalised = esi_build.knowledge_paths(root)["abbreviations"].is_file()
-            if normalised:
-                corpus = normalised_corpus(corpus, root)
-                config = replace(config, prune_extra=esi_build.prune_texts(root))
         with stages.stage("encoders and teacher embeddings"):
             setup = smoke_setup(config, corpus) if config.smoke else real_setup(config, corpus)
         with stages.stage("student encoder: optimum export, fusion, int8"):
@@ -363,9 +381,7 @@ def calibrate_and_decide(corpus: Corpus, cv: dict[str, Any], config: BuildConfig
     if len(cv.get("seed_spread", ())):
         folds = [f for f in cv["folds"] if f.repeat < repeats]
         heads = [cv["student"]["int8"]] + list(cv["seed_spread"])
-        per_seed = [{"seed_offset": k, **seed_spread.scored(h.reshape(-1, 5), truth, fired, folds, len(corpus.labels))}
-                    for k, h in enumerate(heads)]
-        spread = {"seeds": len(heads), "per_seed": per_seed, "spread": seed_spread.spread(per_seed),
+        spread = {**seed_spread.summarise(heads, truth, fired, folds, len(corpus.labels)),
                   "how": "the same folds and int8 encoder, only the fusion head's seed changes; offset 0 is the shipped recipe's "
                          "head (its figures above); each seed's point chosen on its own probabilities, and nested"}
     return {"temperature": temperature, "point": point, "nested": nested, "gate": gate, "gate_argmax": argmax_gate, "views": views,

@@ -17,9 +17,8 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -53,23 +52,23 @@ def spread(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def summarise(heads: Sequence[np.ndarray], truth: np.ndarray, fired: list, folds: list, n: int) -> dict[str, Any]:
+    """Each head's out-of-fold logits (offset 0 first) scored as :func:`scored`, and the spread over them."""
+    per_seed = [{"seed_offset": k, **scored(h.reshape(-1, 5), truth, fired, folds, n)} for k, h in enumerate(heads)]
+    return {"seeds": len(per_seed), "per_seed": per_seed, "spread": spread(per_seed)}
+
+
 def run(data: Path, seeds: int = 5) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from export import calibrate, encoder_export, esi_build
-    from export.build import BuildConfig, encode_ids, fit_fold_teacher, student_fold, normalised_corpus
+    from export import calibrate, encoder_export
+    from export.build import BuildConfig, encode_ids, fit_fold_teacher, head_seed_logits, prepared_corpus
     from export.cv import stratified_folds
-    from export.data import load_corpus
     from export.graph_embedder import GraphEmbedder
     from export.models_setup import real_setup
-    from export.train import head_logits
 
     started = time.perf_counter()
-    config = BuildConfig(out=Path("unused"), data=data, compare_recipes={})
-    corpus = load_corpus(data)
-    if esi_build.knowledge_paths(data)["abbreviations"].is_file():  # as the build reads them
-        corpus = normalised_corpus(corpus, data)
-        config = replace(config, prune_extra=esi_build.prune_texts(data))
+    corpus, config, _ = prepared_corpus(BuildConfig(out=Path("unused"), data=data, compare_recipes={}), data)
     setup = real_setup(config, corpus)
     with tempfile.TemporaryDirectory(prefix="edge-seed-spread-") as work:
         calibration = encode_ids(setup, corpus.rfv_texts or corpus.texts, config.max_seq_len)
@@ -84,19 +83,14 @@ def run(data: Path, seeds: int = 5) -> dict[str, Any]:
         for fold in tqdm(folds, desc="folds"):
             teacher = fit_fold_teacher(setup, config, corpus, fold.train, config.seed + fold.fold)  # as the build's
             for offset in range(seeds):
-                seed = config.seed + 100 * fold.repeat + fold.fold + SEED_STRIDE * offset
-                model = student_fold(setup, config, corpus, teacher, setup.rfv_embeddings, fold.train, seed,
-                                      f"r{fold.repeat}f{fold.fold} seed+{offset}")
-                logits[offset, fold.repeat, fold.test] = head_logits(
-                    model.head, pooled[fold.test] * model.text_scale, corpus.features[fold.test])
+                logits[offset, fold.repeat, fold.test] = head_seed_logits(setup, config, corpus, teacher, fold, pooled, offset)
     truth = np.tile(corpus.labels, config.student_repeats)
     fired = calibrate.fired_rules(corpus.cases) * config.student_repeats
-    per_seed = [{"seed_offset": k, **scored(logits[k].reshape(-1, 5), truth, fired, folds, n)} for k in range(seeds)]
     ensemble = scored(logits.mean(axis=0).reshape(-1, 5), truth, fired, folds, n)
     return {"data": f"KTAS, {n} rows, {config.n_splits}-fold CV x {config.student_repeats} repeats (the build's folds)",
             "what": "the shipped head recipe on the frozen int8 encoder; only the head's seed changes (offset 0 = the build's)",
             "targets": {"accuracy": ">= 0.68", "under_triage": "<= 0.10", "critical_recall": ">= 0.80"},
-            "seeds": seeds, "per_seed": per_seed, "spread": spread(per_seed),
+            **summarise(list(logits), truth, fired, folds, n),
             f"mean_of_{seeds}_heads": ensemble,
             "settings_compared": f"{seeds} seeds + 1 ensemble; decision grid as in REPORT.md per setting",
             "seconds": round(time.perf_counter() - started, 1)}

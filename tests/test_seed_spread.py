@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from export.cv import stratified_folds
-from export.seed_spread import main, scored, spread
+from export.seed_spread import main, scored, spread, summarise
 
 
 def _seed(accuracy: float, under: float, critical: float, meets: bool) -> dict:
@@ -47,3 +47,18 @@ def test_one_seed_is_refused_before_any_work() -> None:
     with pytest.raises(SystemExit) as refused:
         main(["--seeds", "1"])
     assert refused.value.code == 2
+
+
+def test_summarise_scores_every_head_in_offset_order() -> None:
+    truth = np.repeat([1, 2, 3, 4, 5], 20)
+    folds = list(stratified_folds(truth, n_splits=2, repeats=1, seed=3))
+    right = np.full((len(truth), 5), -8.0)
+    right[np.arange(len(truth)), truth - 1] = 8.0
+    calm = np.full((len(truth), 5), -8.0)
+    calm[np.arange(len(truth)), np.minimum(truth, 4)] = 8.0
+    out = summarise([right, calm], truth, [[] for _ in truth], folds, len(truth))
+    assert out["seeds"] == 2 and [s["seed_offset"] for s in out["per_seed"]] == [0, 1]
+    assert out["per_seed"][0]["operating_point"]["accuracy"] == 1.0
+    assert out["spread"]["operating_point"]["accuracy"]["max"] == 1.0
+    assert out["spread"]["operating_point"]["accuracy"]["min"] < 1.0
+    assert out["spread"]["seeds_meeting_targets"] == 1
