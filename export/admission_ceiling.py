@@ -36,9 +36,14 @@ def calls_at_share(score: np.ndarray, forced: np.ndarray, share: float) -> np.nd
     return calls
 
 
+def admitted_level_1_2(levels: np.ndarray, admitted: np.ndarray) -> np.ndarray:
+    """The visits the issue's bar counts: admitted, and level 1-2 by the triage nurse."""
+    return admitted & (levels <= 2)
+
+
 def ceiling(signals: dict[str, np.ndarray], forced: np.ndarray, levels: np.ndarray, admitted: np.ndarray,
             outcome: np.ndarray) -> list[dict[str, Any]]:
-    target = admitted & (levels <= 2)
+    target = admitted_level_1_2(levels, admitted)
     out = []
     for name, score in signals.items():
         for share in SHARES:
@@ -52,11 +57,10 @@ def ceiling(signals: dict[str, np.ndarray], forced: np.ndarray, levels: np.ndarr
 def run(data: Path, seed: int = 0) -> dict[str, Any]:
     from dataclasses import replace
 
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
     from edge.clinical.decision_rule import sigmoid, softmax
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
     from export import esi_protocol, scale_heads
     from export.esi_baselines import reason_code_design
     from export.finetune_study import frozen_arrays
@@ -72,7 +76,7 @@ def run(data: Path, seed: int = 0) -> dict[str, Any]:
     # unless it read more than the structured fields and the reason-for-visit codes.
     design = reason_code_design(train)
     on_target = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.08, random_state=seed).fit(
-        design(train), train.rows.admitted & (train.rows.levels <= 2))
+        design(train), admitted_level_1_2(train.rows.levels, train.rows.admitted))
     p_target = on_target.predict_proba(design(valid))[:, 1]
     p12 = softmax(logits)[:, :2].sum(axis=1)
     p_outcome, p_admitted = sigmoid(outcome_logit), sigmoid(admission_logit)
@@ -80,13 +84,14 @@ def run(data: Path, seed: int = 0) -> dict[str, Any]:
                "P(level 1-2) x P(admitted)": p12 * p_admitted, "P(level 1-2) + P(admitted)": p12 + p_admitted,
                "gradient boosting on the target (admitted and level 1-2; structured + reason-for-visit codes)": p_target}
     rows = valid.rows
+    target = admitted_level_1_2(rows.levels, rows.admitted)
     return {"data": "NHAMCS: heads trained 2016-2018, ranked on 2019 (2020 untouched)",
             "admitted_share": round(float(rows.admitted.mean()), 4),
-            "admitted_level_1_2_share": round(float((rows.admitted & (rows.levels <= 2)).mean()), 4),
+            "admitted_level_1_2_share": round(float(target.mean()), 4),
             "rules_share_level_1_2": round(float((valid.floors <= 2).mean()), 4),
             "auc": {"P(admitted) for admission": round(float(roc_auc_score(rows.admitted, p_admitted)), 4),
                     "P(level 1-2) for nurse level 1-2": round(float(roc_auc_score(rows.levels <= 2, p12)), 4),
-                    "gradient boosting for admitted and level 1-2": round(float(roc_auc_score(rows.admitted & (rows.levels <= 2), p_target)), 4)},
+                    "gradient boosting for admitted and level 1-2": round(float(roc_auc_score(target, p_target)), 4)},
             "ceiling": ceiling(signals, valid.floors <= 2, rows.levels, rows.admitted, rows.outcome)}
 
 
