@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
-from onnx import helper
+from onnx import helper, version_converter
 
 HEADS_PREFIX = "heads"
 SHARED_INPUTS = ("attention_mask",)
@@ -35,11 +35,18 @@ def _rename(graph: onnx.GraphProto, keep: set[str]) -> None:
         info.name = new(info.name)
 
 
+def _default_opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
 def join(encoder_path: Path, heads_path: Path, out: Path) -> Path:
     """``encoder`` then ``heads`` as one graph: inputs input_ids, attention_mask, features; the
     heads' outputs, names unchanged. Every head node keeps ``/head/`` in its name."""
     encoder = onnx.load(str(encoder_path))
     heads = onnx.load(str(heads_path))
+    target = _default_opset(encoder)
+    if _default_opset(heads) < target:  # e.g. the int8 encoder's per-row QuantizeLinear needs opset 21
+        heads = version_converter.convert_version(heads, target)
     encoder_inputs = {i.name for i in encoder.graph.input}
     head_inputs = [i.name for i in heads.graph.input]
     if JOINED_INPUT not in head_inputs or JOINED_INPUT not in {o.name for o in encoder.graph.output}:

@@ -1,4 +1,4 @@
-"""ONNX export of the heads (opset 17, dynamic batch and sequence axes), the whole bundle graph
+"""ONNX export of the heads (opset 17, raised to the encoder's opset when joined; dynamic batch and sequence axes), the whole bundle graph
 (encoder graph + heads, ``export.graph_merge``), and a runner that scores a graph the way the
 runtime does. The encoder itself goes through optimum (``export.encoder_export``) and the int8
 recipe (``export.quantization_recipe``); the gate the result must pass is ``export.int8_gate``.

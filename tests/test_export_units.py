@@ -117,7 +117,7 @@ def test_row_int8_is_integer_arithmetic_per_row_close_to_fp32_and_batch_invarian
     graph = onnx.load(str(int8)).graph
     inits = {i.name for i in graph.initializer}
     encoder_matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits and "/head/" not in n.name]
-    assert encoder_matmuls == [] and sum(n.op_type == "MatMulInteger" for n in graph.node) > 0
+    assert encoder_matmuls == [] and sum(n.op_type == "MatMulIntegerToFloat" for n in graph.node) > 0
     assert quantization_recipe.quantized_head_nodes(int8) == []
     ids, mask, feats = _inputs()
     a = onnx_export.OrtRunner(fp32).logits(ids, mask, feats)
@@ -126,6 +126,34 @@ def test_row_int8_is_integer_arithmetic_per_row_close_to_fp32_and_batch_invarian
     # Each token row has its own scale: a case alone and beside others gives the same numbers.
     alone = onnx_export.OrtRunner(int8).logits(ids[:1, :int(mask[0].sum())], mask[:1, :int(mask[0].sum())], feats[:1])
     np.testing.assert_allclose(alone, b[:1], atol=1e-5)
+
+
+def test_row_int8_graph_is_compact_and_leaves_no_slow_fused_op(tmp_path: Path) -> None:
+    """What makes it fast at a few tokens (export.row_int8_graph): Q, K and V share one product, the
+    fused ops ONNX Runtime runs slowly at 5 tokens are gone, and each product adds ~8 nodes, not ~16."""
+    import onnx
+
+    rng = np.random.default_rng(1)
+    calibration = (rng.integers(5, 60, size=(32, 9)), np.ones((32, 9), dtype=np.int64))
+    _, _, graphs = _tiny_graphs(tmp_path, quantization_recipe.QuantRecipe(method="row_int8"), calibration)
+    nodes = onnx.load(str(graphs.int8)).graph.node
+    ops = [n.op_type for n in nodes]
+    attention = [n for n in nodes if n.op_type == "MultiHeadAttention"]
+    assert attention and all(n.input[3] == "" for n in attention), "attention bias must be added to the Q/K/V product"
+    assert "SkipLayerNormalization" not in ops and "BiasGelu" not in ops and "MatMulInteger" not in ops
+    products = ops.count("MatMulIntegerToFloat")
+    assert products == 4 * len(attention)  # Q/K/V, output, two feed-forward
+    added = len(nodes) - len(onnx.load(str(graphs.fp32)).graph.node)  # the MatMulInteger graph added ~16 per product
+    assert added <= 9 * products, f"{added} nodes added for {products} products"
+
+
+def test_channel_moments_about_a_centre_match_a_second_pass() -> None:
+    from export.row_int8 import ChannelStats
+
+    x = np.random.default_rng(0).normal(2.0, 3.0, size=(50, 4))
+    stats = ChannelStats(x.min(0), x.max(0), x.mean(0), x.T @ x, len(x))
+    for centre in (stats.mean, np.array([-0.17] * 4)):
+        np.testing.assert_allclose(stats.moments_about(centre), (x - centre).T @ (x - centre), rtol=1e-10)
 
 
 def test_row_int8_without_calibration_is_refused_and_skipped_as_an_alternative(tmp_path: Path) -> None:

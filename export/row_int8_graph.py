@@ -1,0 +1,239 @@
+"""The graph ``export.row_int8`` writes: one pass over the fused fp32 encoder that swaps each weight
+MatMul for a per-row int8 product and each fused op ONNX Runtime runs slowly at a few tokens for its
+plain equivalent. The arithmetic and why it is chosen are in ``export.row_int8``; this module only
+wires nodes.
+
+Rewrites, each exact in real arithmetic (the bias corrections included):
+
+- ``SkipLayerNormalization(x, skip, γ, β, b)`` → ``Add(x, b)``, ``Add(·, skip)``, ``LayerNormalization(γ, β)``
+- ``BiasGelu(x, b)`` → ``Sum(x, b)``, ``Gelu`` (``Sum``, not ``Add``: ONNX Runtime would fuse Add → Gelu
+  back into BiasGelu, twice as slow at 5 tokens)
+- ``MatMul(Q), MatMul(K), MatMul(V)`` on one input → one product, ``Add(qkv bias)``, ``Split``; the
+  attention node loses its bias input
+- each other weight ``MatMul`` → ``MatMulIntegerToFloat``, ``Mul(row scale)``
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from export.row_int8 import EPS, GELU_FLOOR, SYMMETRIC_ZERO_POINT, ChannelStats, gptq_factor, gptq_rows
+
+OPSET = 21  # QuantizeLinear with one block per row (block_size) and Gelu as an ONNX op
+MS = "com.microsoft"
+
+
+@dataclass
+class Plan:
+    """What the encoder graph holds: the weight MatMuls, their inputs and the Q/K/V triples."""
+    targets: list[onnx.NodeProto]
+    inputs: list[str]
+    producer: dict[str, onnx.NodeProto]
+    consumers: dict[str, list[onnx.NodeProto]]
+    triples: dict[str, tuple[onnx.NodeProto, onnx.NodeProto, onnx.NodeProto, onnx.NodeProto]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: onnx.ModelProto) -> Plan:
+        graph = model.graph
+        weights = {i.name for i in graph.initializer}
+        producer = {o: n for n in graph.node for o in n.output}
+        consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in graph.node:
+            for name in node.input:
+                consumers.setdefault(name, []).append(node)
+        targets = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+        plan = cls(targets, sorted({n.input[0] for n in targets}), producer, consumers)
+        for mha in (n for n in graph.node if n.op_type == "MultiHeadAttention" and len(n.input) > 3 and n.input[3] in weights):
+            triple = [producer.get(name) for name in mha.input[:3]]
+            if all(t in targets for t in triple) and len({t.input[0] for t in triple}) == 1:
+                plan.triples[triple[0].input[0]] = (*triple, mha)
+        return plan
+
+    def kind(self, name: str) -> str:
+        """How input ``name`` is quantized: ``gelu`` (offset, unsigned), ``normed``/``attention``
+        (centred for free by a second layer norm / by V), ``other`` (centred by Mul + Add)."""
+        op = self.producer[name].op_type if name in self.producer else ""
+        if op == "BiasGelu":
+            return "gelu"
+        if op in ("SkipLayerNormalization", "LayerNormalization"):
+            return "normed"
+        if op == "MultiHeadAttention" and any(mha.output[0] == name for *_, mha in self.triples.values()):
+            return "attention"
+        return "other"
+
+
+class _Writer:
+    def __init__(self, model: onnx.ModelProto, plan: Plan, stats: dict[str, ChannelStats], alpha: float):
+        self.graph, self.plan = model.graph, plan
+        self.values = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        self.added: list[onnx.TensorProto] = []
+        self.nodes: list[onnx.NodeProto] = []
+        self.centre: dict[str, np.ndarray] = {}
+        self.equaliser: dict[str, np.ndarray] = {}
+        self.factor: dict[str, np.ndarray] = {}
+        self.quantized: dict[str, tuple[str, str, str]] = {}  # input -> (uint8 rows, row scale, zero point)
+        self.correction: dict[str, np.ndarray] = {}  # product output -> c . W, added to the bias after it
+        wmax: dict[str, np.ndarray] = {}
+        for node in plan.targets:
+            rows = np.abs(self.values[node.input[1]]).max(axis=1)
+            wmax[node.input[0]] = np.maximum(wmax.get(node.input[0], 0.0), rows)
+        for x in plan.inputs:
+            s = stats[x]
+            c = np.full_like(s.mean, -GELU_FLOOR) if plan.kind(x) == "gelu" else s.mean
+            amax = np.maximum(s.high - c, c - s.low)
+            e = np.clip(np.maximum(amax, EPS) ** alpha / np.maximum(wmax[x], EPS) ** (1 - alpha), 1e-3, 1e3)
+            self.centre[x], self.equaliser[x] = c, e
+            self.factor[x] = gptq_factor(s.moments_about(c) / np.outer(e, e))
+
+    def const(self, name: str, value) -> str:
+        self.added.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def emit(self, op: str, inputs: list[str], output: str, domain: str = "", **attrs) -> str:
+        self.nodes.append(helper.make_node(op, inputs, [output], domain=domain or None, **attrs))
+        return output
+
+    # -- activations ---------------------------------------------------------------------------
+
+    def quantize_rows(self, x: str, u: str) -> None:
+        """Per-row 8-bit ``u`` (the centred, equalised ``x``) with its row scale."""
+        p = f"rowq/{len(self.quantized)}/"
+        unsigned = self.plan.kind(x) == "gelu"
+        peak = u if unsigned else self.emit("Abs", [u], p + "abs")
+        peak = self.emit("ReduceMax", [peak, self.const(p + "axes", np.array([-1], np.int64))], p + "peak", keepdims=1)
+        # No guard against an all-zero row: its scale is 0, QuantizeLinear's codes for it are
+        # meaningless but finite (uint8), and the product is multiplied by that 0 — exactly right.
+        scale = self.emit("Mul", [peak, self.const(p + "per_level", np.float32(1 / (255 if unsigned else 127)))], p + "scale")
+        block = len(self.equaliser[x])
+        if unsigned:
+            q = self.emit("QuantizeLinear", [u, scale], p + "q", axis=-1, block_size=block, output_dtype=TensorProto.UINT8)
+        else:
+            q = self.emit("QuantizeLinear", [u, scale, "rowq/zero_point_128"], p + "q", axis=-1, block_size=block)
+        self.quantized[x] = (q, scale, self.const(p + "zp", np.uint8(0 if unsigned else SYMMETRIC_ZERO_POINT)))
+
+    def centred(self, x: str, node: onnx.NodeProto | None) -> None:
+        """Emit ``u = (x - c) / e`` for quantized input ``x`` right after its producer ``node``."""
+        c, e = self.centre[x], self.equaliser[x]
+        p = f"rowq/u{len(self.quantized)}/"
+        kind = self.plan.kind(x)
+        if kind == "attention":
+            u = x  # V's columns and bias already made the attention output (x - c) / e
+        elif kind == "normed":
+            eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-12)
+            first = 2 if node.op_type == "SkipLayerNormalization" else 1  # (x, skip, γ, β, b) or (x, γ, β)
+            gamma, beta = self.values[node.input[first]], self.values[node.input[first + 1]]
+            source = self._ln_input(node)
+            u = self.emit("LayerNormalization", [source, self.const(p + "gamma", (gamma / e).astype(np.float32)),
+                                                 self.const(p + "beta", ((beta - c) / e).astype(np.float32))], p + "u", axis=-1, epsilon=eps)
+        else:
+            scaled = self.emit("Mul", [x, self.const(p + "inv_e", (1 / e).astype(np.float32))], p + "scaled")
+            u = self.emit("Add", [scaled, self.const(p + "shift", (-c / e).astype(np.float32))], p + "u")
+        self.quantize_rows(x, u)
+
+    def _ln_input(self, node: onnx.NodeProto) -> str:
+        return node.output[0] + "/sum" if node.op_type == "SkipLayerNormalization" else node.input[0]
+
+    # -- products ------------------------------------------------------------------------------
+
+    def product(self, x: str, weight: np.ndarray, name: str) -> str:
+        """Row-scaled int8 product of input ``x`` (as ``u``) with fp32 ``weight`` (K x N); returns
+        the output name before any bias. The caller adds ``c . weight`` (``x``'s centre)."""
+        e = self.equaliser[x]
+        w = weight.astype(np.float64) * e[:, None]
+        scale = np.maximum(np.abs(w).max(axis=0), EPS) / 127.0
+        w_int = gptq_rows(w, scale, self.factor[x])
+        q, row_scale, zp = self.quantized[x]
+        raw = self.emit("MatMulIntegerToFloat", [q, self.const(name + "/int8", w_int), self.const(name + "/one", np.float32(1)),
+                                                 self.const(name + "/scale", scale.astype(np.float32)), zp], name + "/unscaled", domain=MS)
+        return self.emit("Mul", [raw, row_scale], name + "/scaled")
+
+    def qkv(self, x: str) -> None:
+        q_node, k_node, v_node, mha = self.plan.triples[x]
+        h = self.values[q_node.input[1]].shape[1]
+        wq, wk, wv = (self.values[n.input[1]].astype(np.float64) for n in (q_node, k_node, v_node))
+        bias = self.values[mha.input[3]].astype(np.float64).copy()
+        att = mha.output[0]
+        if att in self.centre:  # fold the attention output's centring and equaliser into V
+            wv = wv / self.equaliser[att][None, :]
+            bias[2 * h:] = (bias[2 * h:] - self.centre[att]) / self.equaliser[att]
+        weight = np.concatenate([wq, wk, wv], axis=1)
+        bias += self.centre[x] @ weight
+        name = q_node.output[0] + "/qkv"
+        out = self.emit("Add", [self.product(x, weight, name), self.const(name + "/bias", bias.astype(np.float32))], name)
+        self.nodes.append(helper.make_node("Split", [out, self.const(name + "/split", np.array([h, h, wv.shape[1]], np.int64))],
+                                           [q_node.output[0], k_node.output[0], v_node.output[0]], axis=-1))
+        mha.input[3] = ""
+
+    def single(self, node: onnx.NodeProto) -> None:
+        x, y = node.input[0], node.output[0]
+        weight = self.values[node.input[1]].astype(np.float64)
+        correction = self.centre[x] @ weight
+        users = self.plan.consumers.get(y, [])
+        scaled = self.product(x, weight, y)
+        if len(users) == 1 and users[0].op_type in ("SkipLayerNormalization", "BiasGelu") and users[0].input[0] == y:
+            self.correction[y] = correction  # goes into that op's bias
+            self.nodes[-1].output[0] = y
+        else:
+            self.emit("Add", [scaled, self.const(y + "/correction", correction.astype(np.float32))], y)
+
+    def biased(self, node: onnx.NodeProto, index: int) -> str:
+        bias = self.values[node.input[index]].astype(np.float64) + self.correction.pop(node.input[0], 0.0)
+        return self.const(node.output[0] + "/bias", bias.astype(np.float32))
+
+    # -- the pass ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        merged = {id(n) for x, (q, k, v, _) in self.plan.triples.items() for n in (q, k, v)}
+        inputs = set(self.plan.inputs)
+        self.nodes.append(helper.make_node("Shape", ["input_ids"], ["rowq/ids_shape"]))
+        self.emit("Concat", ["rowq/ids_shape", self.const("rowq/one_dim", np.array([1], np.int64))], "rowq/row_shape", axis=0)
+        self.emit("ConstantOfShape", ["rowq/row_shape"], "rowq/zero_point_128",
+                  value=numpy_helper.from_array(np.array([SYMMETRIC_ZERO_POINT], np.uint8)))
+        for x in inputs - set(self.plan.producer):
+            self.centred(x, None)
+        for node in self.graph.node:
+            if node in self.plan.targets:
+                if id(node) not in merged:
+                    self.single(node)
+                elif node is self.plan.triples[node.input[0]][0]:
+                    self.qkv(node.input[0])
+                continue
+            if node.op_type == "SkipLayerNormalization":
+                eps = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-12)
+                x, skip, gamma, beta = node.input[:4]
+                with_bias = self.emit("Add", [x, self.biased(node, 4)], node.output[0] + "/biased") if len(node.input) > 4 and node.input[4] else x
+                total = self.emit("Add", [with_bias, skip], node.output[0] + "/sum")
+                self.emit("LayerNormalization", [total, gamma, beta], node.output[0], axis=-1, epsilon=eps)
+            elif node.op_type == "BiasGelu":
+                biased = self.emit("Sum", [node.input[0], self.biased(node, 1)], node.output[0] + "/biased")
+                self.emit("Gelu", [biased], node.output[0], approximate="none")
+            else:
+                self.nodes.append(node)
+            if node.output and node.output[0] in inputs:
+                self.centred(node.output[0], node)
+        if self.correction:
+            raise RuntimeError(f"bias corrections with nowhere to go: {sorted(self.correction)}")
+        return len(self.plan.targets)
+
+
+def build(model: onnx.ModelProto, plan: Plan, stats: dict[str, ChannelStats], alpha: float) -> int:
+    """Rewrite ``model`` in place (see the module docstring); returns the MatMuls quantized."""
+    writer = _Writer(model, plan, stats, alpha)
+    count = writer.run()
+    graph = model.graph
+    used = {name for n in writer.nodes for name in n.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.node[:]
+    graph.node.extend(writer.nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(kept + [i for i in writer.added if i.name in used])
+    opsets = {o.domain or "": o for o in model.opset_import}
+    opsets[""].version = max(opsets[""].version, OPSET)
+    if MS not in opsets:
+        model.opset_import.append(helper.make_opsetid(MS, 1))
+    model.ir_version = max(model.ir_version, 10)
+    return count
