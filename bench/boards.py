@@ -32,7 +32,7 @@ class Board:
     llc_mib: Figure                  # last-level cache: whether the weights could stay in cache
     # ARMv8.2 dot product (asimddp): ONNX Runtime's int8 MatMulNBits kernel needs it; without it
     # the runtime gives a MatMulNBits graph fp32 weights made at load (edge.inference.int8_fallback).
-    # MatMulIntegerToFloat (export.row_int8; the same MLAS uint8 x int8 GEMM as MatMulInteger) has a widening-multiply kernel there: int8_ops_per_cycle.
+    # MatMulInteger (export.row_int8) has a widening-multiply kernel there: int8_ops_per_cycle.
     int8_dot: bool = True
 
     def peak_gops(self, kind: str, threads: int) -> float:
@@ -80,7 +80,7 @@ ESTIMATE_ASSUMPTIONS = (
     "floor = max(FLOPs / (per-core peak x threads), bytes / STREAM-like bandwidth); a lower bound, real latency is higher",
     "one thread is the service's setting (RuntimeOptions.intra_op_threads = 1); a lone core is assumed to reach "
     "the whole chip's STREAM bandwidth, which makes the memory time optimistic",
-    "as_loaded is the graph as the board's runtime loads it: int8 weights and int8 arithmetic (MatMulIntegerToFloat: on "
+    "as_loaded is the graph as the board's runtime loads it: int8 weights and int8 arithmetic (MatMulInteger: on "
     "every core, widening multiplies where there is no dot product; MatMulNBits: where the core has the dot-product "
     "instructions, else (Pi 4) fp32 weights made at load, edge.inference.int8_fallback); int8_stored assumes int8 "
     "weights in memory and int8 compute; fp32 is an fp32 graph",

@@ -184,7 +184,7 @@ def run(model_path: Path, inputs: BenchInputs, threads: tuple[int, ...], quick: 
             + ", ".join(f"{n} tok {result['by_threads'][str(t)]['roofline']['as_loaded'][str(n)]['floor_ms']} ms"
                         for n in lengths if n in measured))
     board_lengths = [n for n in lengths if n <= max(LENGTHS)]
-    needs_dot = any(n.op_type == "MatMulNBits" for n in loaded.graph.node)  # MatMulInteger(ToFloat) runs int8 everywhere
+    needs_dot = any(n.op_type == "MatMulNBits" for n in loaded.graph.node)  # MatMulInteger runs int8 everywhere
     result["boards"] = boards.estimates({n: flops[str(n)]["flops"] for n in board_lengths},
                                         {k: {n: v.bytes_at(n) for n in board_lengths} for k, v in views.items()}, kinds,
                                         needs_dot)

@@ -32,9 +32,10 @@ PROTOCOL_HISTORY = (
     "(a crash with loss of consciousness, penetrating wounds, falls from height) instead of the KTAS mechanism floor, "
     "and the cap (24 %) is checked on 2020's inputs as well as on 2019. The 2020 figures are therefore a second "
     "look at that year, not an untouched hold-out; the untouched test is a survey year the project does not have. "
-    "Protocol v3 (the int8 rebuild of 2026-11-29) adds an under-triage ceiling of 10 % on 2019: retrained on the new "
-    "int8 encoder's vectors, the heads made v2's objective prefer, by 0.8 points of summed recall, a setting with 14.1 % "
-    "2019 under-triage over the one shipped before (9.8 %), which v3 keeps choosing; no 2020 label was read by the rule.")
+    "Protocol v3 (2026-11-29) adds an under-triage ceiling of 10 % on 2019: a rebuild on a candidate int8 encoder "
+    "(export.row_int8_compact, not shipped) retrained the heads on slightly different vectors, and v2's objective then "
+    "preferred, by 0.8 points of summed recall, a setting with 14.1 % 2019 under-triage over the shipped one (9.8 %). "
+    "v3 keeps the safer choice; on this bundle it chooses what v2 chose. No 2020 label was read by the rule.")
 ABBREVIATIONS_CSV = "clinical-abbreviations/chief_complaint_abbreviations.csv"
 COMPLAINTS_CSV = "presenting-complaints/complaints.csv"
 

@@ -1,5 +1,5 @@
 """Cores without ONNX Runtime's int8 kernel get fp32 weights made at load from the same file —
-for MatMulNBits graphs; a row_int8 graph (MatMulIntegerToFloat, export.row_int8) runs int8 everywhere as it is."""
+for MatMulNBits graphs; a MatMulInteger graph (export.row_int8) runs int8 everywhere as it is."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_a_matmulinteger_graph_is_loaded_as_it_is_on_every_cpu(tiny_bundle: Path
     bundle = verify(copy)
     for mode in ("auto", "int8", "fp32"):
         source, arithmetic = _graph_source(bundle, RuntimeOptions(int8_compute=mode))
-        assert source == str(bundle.model_file) and arithmetic.startswith("int8: MatMulIntegerToFloat")
+        assert source == str(bundle.model_file) and arithmetic.startswith("int8: MatMulInteger")
     assert "MatMulNBits graphs only" in arithmetic  # int8_compute = fp32 says it does not apply
 
 

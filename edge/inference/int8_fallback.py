@@ -11,7 +11,7 @@ initializers, from the same verified file: the board then runs the fp32 arithmet
 have run anyway, at the fp32 graph's cost, and answers as the int8 weights say (the same weights;
 no activation rounding). The levels match the int8 graph's as closely as the fp32 reference does
 (the bundle's int8 gate: ≥ 99.5 % same level). ``onnx`` is imported only on this path.
-A ``row_int8`` bundle (``MatMulIntegerToFloat``, MLAS uint8 x int8 GEMM) has an int8 kernel on every core and never comes here
+A ``row_int8`` bundle (``MatMulInteger``) has an int8 kernel on every core and never comes here
 (``edge.inference.session._graph_source``).
 """
 

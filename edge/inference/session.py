@@ -56,11 +56,14 @@ def _session_options(options: RuntimeOptions) -> ort.SessionOptions:
 def _graph_source(bundle: Bundle, options: RuntimeOptions) -> tuple[str | bytes, str]:
     """The graph's path, or — for a MatMulNBits graph on a CPU without an int8 kernel for it — the
     same verified bytes with fp32 weights (``edge.inference.int8_fallback``); and which arithmetic
-    that means. A row_int8 graph (``export.row_int8``: MatMulIntegerToFloat) has an int8 kernel on every CPU."""
+    that means. A per-row int8 graph (``export.row_int8``: MatMulInteger; ``export.row_int8_compact``:
+    MatMulIntegerToFloat) has an int8 kernel on every CPU."""
     from edge.inference import int8_fallback
 
-    if (bundle.manifest.get("quantization") or {}).get("method") == "row_int8":
-        what = "int8: MatMulIntegerToFloat on per-row uint8 activations (MLAS uint8 x int8 GEMM on x86-64 and every arm64 core)"
+    method = (bundle.manifest.get("quantization") or {}).get("method")
+    if method in ("row_int8", "row_int8_compact"):
+        op = "MatMulIntegerToFloat" if method == "row_int8_compact" else "MatMulInteger"
+        what = f"int8: {op} on per-row uint8 activations (MLAS uint8 x int8 GEMM on x86-64 and every arm64 core)"
         if options.int8_compute == "fp32":
             what += "; int8_compute = fp32 applies to MatMulNBits graphs only"
         return str(bundle.model_file), what
