@@ -231,3 +231,41 @@ def test_connections_on_descriptors_past_1023_are_served(server: EdgeServer) -> 
         for sock in held:
             sock.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_accepting_while_handler_threads_mark_connections_never_kills_the_loop() -> None:
+    """Handler threads append to the map's change record at any time (``mark``); the loop reads the
+    part its own accept added. Iterating the live deque let an append land mid-iteration: the loop
+    thread died of "deque mutated during iteration" and the server stopped answering (seen once in
+    the browser tests on a loaded machine)."""
+    from types import SimpleNamespace
+
+    from edge.service.event_loop import EpollLoop, WatchedMap
+
+    watched = WatchedMap()
+    watched.watching = True
+    server = SimpleNamespace(maintenance=lambda now: None, _map=watched, active_channels={},
+                             handle_accept=lambda: [watched.note(-n) for n in range(64)])  # accepted descriptors
+    loop = EpollLoop(server)
+    stop = threading.Event()
+
+    def handler_threads() -> None:
+        while not stop.is_set():
+            watched.note(7)
+            if len(watched.changed) > 4096:
+                time.sleep(0)
+
+    import sys
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows: widen every race
+    marker = threading.Thread(target=handler_threads, daemon=True)
+    marker.start()
+    try:
+        for _ in range(3000):
+            loop._accept_now({}, watched)  # raises RuntimeError if it iterates the deque as it grows
+            watched.changed.clear()
+    finally:
+        stop.set()
+        marker.join(5)
+        sys.setswitchinterval(interval)

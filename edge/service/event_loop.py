@@ -174,7 +174,9 @@ class EpollLoop:
         admission like any other, so being read early gives it no model time it cannot have."""
         before = len(watched.changed)
         self.server.handle_accept()  # returns at once when none waits (EAGAIN)
-        for fd in list(itertools.islice(watched.changed, before, None)):
+        # copy() is one C call, so no handler thread's mark() can land inside it; iterating the live
+        # deque let one land mid-iteration and the loop thread died ("deque mutated during iteration").
+        for fd in list(itertools.islice(watched.changed.copy(), before, None)):
             obj = watched.get(fd)
             if obj is None or obj.accepting or fd in registered or not obj.readable():
                 continue
