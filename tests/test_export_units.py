@@ -104,28 +104,37 @@ def test_compared_recipes_quantize_the_encoder_and_never_the_head(tmp_path: Path
 def test_row_int8_is_integer_arithmetic_per_row_close_to_fp32_and_batch_invariant(tmp_path: Path) -> None:
     import onnx
 
-    from edge.clinical.features import N_FEATURES
-    from export import onnx_export
-
-    rng = np.random.default_rng(1)
-    calibration = (rng.integers(5, 60, size=(32, 9)), np.ones((32, 9), dtype=np.int64))
     recipe = quantization_recipe.QuantRecipe(method="row_int8")
-    _, head, graphs = _tiny_graphs(tmp_path, recipe, calibration)
+    _, head, graphs = _tiny_graphs(tmp_path, recipe, _calibration())
     assert graphs.recipe["method"] == "row_int8"
-    fp32 = onnx_export.bundle_graph(head, ["logits"], graphs.fp32, tmp_path / "fp32.onnx", 32, N_FEATURES)
-    int8 = onnx_export.bundle_graph(head, ["logits"], graphs.int8, tmp_path / "int8.onnx", 32, N_FEATURES)
+    int8 = _assert_close_to_fp32_and_batch_invariant(head, graphs, tmp_path)
     graph = onnx.load(str(int8)).graph
     inits = {i.name for i in graph.initializer}
     encoder_matmuls = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in inits and "/head/" not in n.name]
     assert encoder_matmuls == [] and sum(n.op_type == "MatMulInteger" for n in graph.node) > 0
     assert quantization_recipe.quantized_head_nodes(int8) == []
+
+
+def _calibration() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return rng.integers(5, 60, size=(32, 9)), np.ones((32, 9), dtype=np.int64)
+
+
+def _assert_close_to_fp32_and_batch_invariant(head, graphs, tmp_path: Path) -> Path:
+    """The int8 bundle graph near the fp32 one, and a case alone scored as in a batch (each token
+    row has its own scale); returns the int8 graph."""
+    from edge.clinical.features import N_FEATURES
+    from export import onnx_export
+
+    fp32 = onnx_export.bundle_graph(head, ["logits"], graphs.fp32, tmp_path / "fp32.onnx", 32, N_FEATURES)
+    int8 = onnx_export.bundle_graph(head, ["logits"], graphs.int8, tmp_path / "int8.onnx", 32, N_FEATURES)
     ids, mask, feats = _inputs()
     a = onnx_export.OrtRunner(fp32).logits(ids, mask, feats)
     b = onnx_export.OrtRunner(int8).logits(ids, mask, feats)
     assert 0 < np.abs(a - b).max() < 0.05
-    # Each token row has its own scale: a case alone and beside others gives the same numbers.
     alone = onnx_export.OrtRunner(int8).logits(ids[:1, :int(mask[0].sum())], mask[:1, :int(mask[0].sum())], feats[:1])
     np.testing.assert_allclose(alone, b[:1], atol=1e-5)
+    return int8
 
 
 def test_row_int8_compact_is_compact_close_to_fp32_and_batch_invariant(tmp_path: Path) -> None:
@@ -134,12 +143,7 @@ def test_row_int8_compact_is_compact_close_to_fp32_and_batch_invariant(tmp_path:
     (row_int8's); and it is still per-row int8: close to fp32 and the same alone as in a batch."""
     import onnx
 
-    from edge.clinical.features import N_FEATURES
-    from export import onnx_export
-
-    rng = np.random.default_rng(1)
-    calibration = (rng.integers(5, 60, size=(32, 9)), np.ones((32, 9), dtype=np.int64))
-    _, head, graphs = _tiny_graphs(tmp_path, quantization_recipe.QuantRecipe(method="row_int8_compact"), calibration)
+    _, head, graphs = _tiny_graphs(tmp_path, quantization_recipe.QuantRecipe(method="row_int8_compact"), _calibration())
     assert graphs.recipe["smoothing_alpha"] == 0.65
     nodes = onnx.load(str(graphs.int8)).graph.node
     ops = [n.op_type for n in nodes]
@@ -150,14 +154,7 @@ def test_row_int8_compact_is_compact_close_to_fp32_and_batch_invariant(tmp_path:
     assert products == 4 * len(attention)  # Q/K/V, output, two feed-forward
     added = len(nodes) - len(onnx.load(str(graphs.fp32)).graph.node)  # the MatMulInteger graph added ~16 per product
     assert added <= 9 * products, f"{added} nodes added for {products} products"
-    fp32 = onnx_export.bundle_graph(head, ["logits"], graphs.fp32, tmp_path / "fp32.onnx", 32, N_FEATURES)
-    int8 = onnx_export.bundle_graph(head, ["logits"], graphs.int8, tmp_path / "int8.onnx", 32, N_FEATURES)
-    ids, mask, feats = _inputs()
-    a = onnx_export.OrtRunner(fp32).logits(ids, mask, feats)
-    b = onnx_export.OrtRunner(int8).logits(ids, mask, feats)
-    assert 0 < np.abs(a - b).max() < 0.05
-    alone = onnx_export.OrtRunner(int8).logits(ids[:1, :int(mask[0].sum())], mask[:1, :int(mask[0].sum())], feats[:1])
-    np.testing.assert_allclose(alone, b[:1], atol=1e-5)
+    _assert_close_to_fp32_and_batch_invariant(head, graphs, tmp_path)
 
 
 def test_channel_moments_about_a_centre_match_a_second_pass() -> None:
