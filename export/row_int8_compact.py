@@ -1,17 +1,16 @@
 """Compact per-row int8 (recipe method ``row_int8_compact``; measured, not shipped — see "Status"):
-every encoder MatMul becomes ONNX Runtime's
-``MatMulIntegerToFloat`` on 8-bit activations quantized per row (per token) at run time, with int8
-weights quantized per output column.
+every encoder MatMul becomes ONNX Runtime's ``MatMulIntegerToFloat`` on 8-bit activations quantized
+per row (per token) at run time, with int8 weights quantized per output column.
 
-Why: at the lengths triage sees (3-11
-tokens) the time went to ~600 small nodes, not to arithmetic. Each row's quantization took 15 ONNX
-ops and each product 6 (``MatMulInteger`` → Cast → zero-point term → two scales), and ONNX Runtime's
+Why: at the lengths triage sees (3-11 tokens) the shipped ``row_int8`` graph's time goes to ~620 small
+nodes, not to arithmetic. Each row's quantization takes 15 ONNX ops and each product 6
+(``MatMulInteger`` → Cast → zero-point term → two scales), and ONNX Runtime's
 fused SkipLayerNormalization, BiasGelu and biased MultiHeadAttention cost 2-4x their unfused ops on a
 5-token input (measured: 15 µs vs 3.6 µs for the layer norm). Here a row is quantized by one
 ``QuantizeLinear`` (opset 21, one block per row) after its range (Abs, ReduceMax, Mul), the product
 is one ``MatMulIntegerToFloat`` (integer GEMM with the per-column weight scales applied in its output
 pass) and one row-scale ``Mul``; Q, K and V share one GEMM; the layer norms, biases and GELUs are plain
-ops. ~280 nodes instead of ~700, same arithmetic class: uint8 × int8 products, exact int32 sums, MLAS's
+ops. ~330 nodes instead of ~700 (encoder and heads), same arithmetic class: uint8 × int8 products, exact int32 sums, MLAS's
 packed kernels on x86-64 and on every arm64 core.
 
 Per row, not per tensor: each token's row has its own scale, so a case's answer does not depend on
