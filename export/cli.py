@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="masked copies of training rows (missing vitals/optional fields) per training row")
     build.add_argument("--transfer-missing", action="store_true", help="masked copies of the NHAMCS transfer rows too")
     build.add_argument("--limit", type=int, default=None, help="use only the first N labelled rows")
+    build.add_argument("--recipe", choices=("row_int8", "row_int8_compact"), default=None,
+                       help="int8 recipe of the encoder (default row_int8, the shipped one; export.quantization_recipe)")
     from export import baselines  # hook owned by export/baselines.py
     baselines.add_arguments(sub.add_parser("baselines", help="CV table and trade-off curve of the baselines"))
     ablation = sub.add_parser("ablation", help="what each protocol-knowledge piece buys on KTAS (nested CV, JSON)")
@@ -105,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.epochs is not None:
         changes["plan"] = replace(config.plan, finetune=args.epochs > 0,
                                   train=replace(config.plan.train, epochs=max(args.epochs, 0)))
+    if args.recipe is not None:
+        from export.quantization_recipe import QuantRecipe
+
+        changes["recipe"] = QuantRecipe(method=args.recipe)
     if args.keep_frequent is not None:
         changes["keep_frequent"] = args.keep_frequent
     plan = changes.get("plan", config.plan)

@@ -131,6 +131,29 @@ def test_smoke_graph_is_int8_and_matches_the_contract(smoke_bundle: tuple[Path, 
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_the_compact_int8_recipe_builds_a_bundle_the_runtime_runs(tmp_path: Path, data_root: Path) -> None:
+    """``edge-export build --recipe row_int8_compact`` (measured, not shipped: models/README.md): the
+    whole pipeline through it — opset-21 encoder joined to opset-17 heads, gates, a loadable bundle."""
+    import onnx
+
+    from export import cli
+
+    out = tmp_path / "compact"
+    code = cli.main(["build", "--smoke", "--out", str(out), "--data", str(data_root), "--recipe", "row_int8_compact",
+                     "--no-esi", "--no-baselines", "--no-latency"])
+    assert code in (0, 3)  # 3: this tiny random model's int8 gate may fail; the bundle is still written
+    manifest = verify(out).manifest
+    assert manifest["quantization"]["method"] == "row_int8_compact"
+    graph = onnx.load(str(out / "model.onnx"))
+    assert {o.domain or "": o.version for o in graph.opset_import}[""] == 21
+    assert any(n.op_type == "MatMulIntegerToFloat" for n in graph.graph.node)
+    model = TriageModel.load(out)
+    assert "MatMulIntegerToFloat" in model.arithmetic
+    from edge.clinical.case import TriageCase
+
+    assert model.probabilities([TriageCase(complaint="chest pain", age=70, hr=120)]).shape == (1, 5)
+
+
 def test_edge_triage_eval_runs_on_the_smoke_bundle(smoke_bundle: tuple[Path, dict], data_root: Path) -> None:
     out, _ = smoke_bundle
     data = data_root / "ktas-moon2019" / "data.csv"
