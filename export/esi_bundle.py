@@ -124,7 +124,7 @@ def markdown(report: dict[str, Any], gate: dict[str, Any]) -> str:
         f"**{report['settings_compared']}** (2 knowledge switches × {report['settings_compared'] // 2} decision settings); "
         f"chosen: {chosen['switch']}, {chosen['decision']}, temperature {chosen['temperature']}, under the constraint "
         f"that at most {100 * chosen['max_alarm_rate']:.0f} % of 2019 visits, and of 2020 visits by their inputs alone, "
-        f"are called level 1-2, and 2019 under-triage is at most {100 * chosen.get('max_under_triage', 1):.0f} %. "
+        f"are called level 1-2, and 2019 under-triage is at most {100 * chosen['max_under_triage']:.0f} %. "
         "The 2020 labels were read once, after the choice.", "",
         f"History: {report['protocol_history']}", "",
         "## NHAMCS 2020 (truth: the level the hospital's triage nurse recorded)", "", head,

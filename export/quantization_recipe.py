@@ -68,10 +68,6 @@ class QuantRecipe:
     def needs_calibration(self) -> bool:
         return self.method in ROW_METHODS
 
-    @property
-    def alpha(self) -> float:
-        return float(self.smoothing_alpha)
-
     def describe(self) -> dict[str, object]:
         embeddings = ("int8, one scale per token row; rows gathered first, then scaled (Gather → Cast → Mul)"
                       if self.embeddings_per_row else "fp32")
@@ -87,14 +83,14 @@ class QuantRecipe:
             return {**common, "op": "MatMulInteger (uint8 x int8), per-row quantization in ONNX ops",
                     "weights": "int8 symmetric, per output column, rows scaled by the channel equaliser",
                     "activations": "uint8 per row (per token), asymmetric, at run time; batch-invariant",
-                    "smoothing_alpha": self.alpha, "compute": "int8 products, exact int32 sums",
+                    "smoothing_alpha": self.smoothing_alpha, "compute": "int8 products, exact int32 sums",
                     "in_memory": "int8"}
         if self.method == "row_int8_compact":
             return {**common, "op": "com.microsoft.MatMulIntegerToFloat (uint8 x int8), QuantizeLinear one block per row",
                     "weights": "int8 symmetric, per output column, rows scaled by the channel equaliser",
                     "activations": "uint8 per row (per token) at run time: centred symmetric (zero point 128), "
                                    "GELU outputs offset and unsigned; batch-invariant",
-                    "smoothing_alpha": self.alpha, "compute": "int8 products, exact int32 sums",
+                    "smoothing_alpha": self.smoothing_alpha, "compute": "int8 products, exact int32 sums",
                     "in_memory": "int8"}
         if self.method == "dynamic":
             return {**common, "op": "DynamicQuantizeLinear + MatMulInteger", "weights": "int8 per-channel" if self.per_channel else "int8 per-tensor",
@@ -143,7 +139,7 @@ def _quantize(fp32: Path, int8: Path, recipe: QuantRecipe, calibration: Calibrat
         if calibration is None:
             raise ValueError(f"the {recipe.method} recipe needs calibration texts (token ids and mask) to equalise channels")
         writer = row_int8_compact if recipe.method == "row_int8_compact" else row_int8
-        writer.rewrite(fp32, int8, *calibration, alpha=recipe.alpha)
+        writer.rewrite(fp32, int8, *calibration, alpha=recipe.smoothing_alpha)
     elif recipe.method == "matmul_nbits":
         _matmul_nbits(fp32, int8, recipe)
     elif recipe.method == "dynamic":

@@ -51,6 +51,10 @@ class ChannelStats:
     moments: np.ndarray  # X^T X, uncentred
     count: int
 
+    def peak_about(self, centre) -> np.ndarray:
+        """max |x - centre| per channel (centre 0: the plain activation peak)."""
+        return np.maximum(self.high - centre, centre - self.low)
+
     def moments_about(self, centre: np.ndarray) -> np.ndarray:
         """(X - centre)^T (X - centre) without a second pass."""
         total = self.mean * self.count
@@ -84,6 +88,21 @@ def activation_statistics(model, inputs: list[str], ids: np.ndarray, mask: np.nd
     return {name: ChannelStats(low, high, total / count, moments, count) for name, (low, high, total, moments, count) in acc.items()}
 
 
+def weight_peaks(targets, weight_of) -> dict[str, np.ndarray]:
+    """Per MatMul input, max |w| of each weight row over the MatMuls reading it (Q, K, V share one);
+    ``weight_of(name)`` gives a weight initializer as an array."""
+    peaks: dict[str, np.ndarray] = {}
+    for node in targets:
+        rows = np.abs(weight_of(node.input[1])).max(axis=1)
+        peaks[node.input[0]] = np.maximum(peaks.get(node.input[0], 0.0), rows)
+    return peaks
+
+
+def equaliser(peak: np.ndarray, weight_peak: np.ndarray, alpha: float) -> np.ndarray:
+    """SmoothQuant's per-channel divisor ``amax ** alpha / wmax ** (1 - alpha)``, kept in [1e-3, 1e3]."""
+    return np.clip(np.maximum(peak, EPS) ** alpha / np.maximum(weight_peak, EPS) ** (1 - alpha), 1e-3, 1e3)
+
+
 def gptq_factor(moments: np.ndarray, damping: float = 0.01) -> np.ndarray:
     """Upper Cholesky factor of the inverse of the (damped) input second moments: GPTQ's error
     weights, one per input, shared by every MatMul reading that input (Q, K, V)."""
@@ -115,16 +134,10 @@ def rewrite(fp32: Path, int8: Path, ids: np.ndarray, mask: np.ndarray, alpha: fl
     targets = [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]
     inputs = sorted({n.input[0] for n in targets})
     stats = activation_statistics(model, inputs, ids, mask)
-    amax = {x: np.maximum(np.abs(s.low), np.abs(s.high)) for x, s in stats.items()}
-    moments = {x: s.moments for x, s in stats.items()}
-    wmax: dict[str, np.ndarray] = {}
-    for node in targets:  # one equaliser per input, shared by the MatMuls reading it (Q, K, V)
-        rows = np.abs(numpy_helper.to_array(weights[node.input[1]])).max(axis=1)
-        wmax[node.input[0]] = np.maximum(wmax.get(node.input[0], 0.0), rows)
-    smooth = {x: np.clip(np.maximum(amax[x], EPS) ** alpha / np.maximum(wmax[x], EPS) ** (1 - alpha), 1e-3, 1e3)
-              for x in inputs}
+    wmax = weight_peaks(targets, lambda name: numpy_helper.to_array(weights[name]))  # one equaliser per input
+    smooth = {x: equaliser(stats[x].peak_about(0.0), wmax[x], alpha) for x in inputs}
     # The equalised input is x / s: its second moments scale by 1/s on both sides.
-    factors = {x: gptq_factor(moments[x] * np.outer(1.0 / smooth[x].astype(np.float64), 1.0 / smooth[x].astype(np.float64)))
+    factors = {x: gptq_factor(stats[x].moments * np.outer(1.0 / smooth[x].astype(np.float64), 1.0 / smooth[x].astype(np.float64)))
                for x in inputs}
 
     added: list = []

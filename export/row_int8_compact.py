@@ -67,7 +67,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from export.row_int8 import EPS, ChannelStats, activation_statistics, gptq_factor, gptq_rows
+from export.row_int8 import EPS, ChannelStats, activation_statistics, equaliser, gptq_factor, gptq_rows, weight_peaks
 
 GELU_FLOOR = 0.17  # min over x of x * Phi(x) is -0.16997: GELU outputs + 0.17 are never negative
 SYMMETRIC_ZERO_POINT = 128
@@ -125,15 +125,11 @@ class _Writer:
         self.factor: dict[str, np.ndarray] = {}
         self.quantized: dict[str, tuple[str, str, str]] = {}  # input -> (uint8 rows, row scale, zero point)
         self.correction: dict[str, np.ndarray] = {}  # product output -> c . W, added to the bias after it
-        wmax: dict[str, np.ndarray] = {}
-        for node in plan.targets:
-            rows = np.abs(self.values[node.input[1]]).max(axis=1)
-            wmax[node.input[0]] = np.maximum(wmax.get(node.input[0], 0.0), rows)
+        wmax = weight_peaks(plan.targets, self.values.__getitem__)
         for x in plan.inputs:
             s = stats[x]
             c = np.full_like(s.mean, -GELU_FLOOR) if plan.kind(x) == "gelu" else s.mean
-            amax = np.maximum(s.high - c, c - s.low)
-            e = np.clip(np.maximum(amax, EPS) ** alpha / np.maximum(wmax[x], EPS) ** (1 - alpha), 1e-3, 1e3)
+            e = equaliser(s.peak_about(c), wmax[x], alpha)
             self.centre[x], self.equaliser[x] = c, e
             self.factor[x] = gptq_factor(s.moments_about(c) / np.outer(e, e))
 
